@@ -1,0 +1,123 @@
+"""ResNets for CIFAR (He et al., 2016, section 4.2): 6n+2 layers on 32×32 inputs.
+
+Three stages of n basic blocks with 16, 32 and 64 channels. Shortcuts are option A
+by default, as in the paper's CIFAR experiments: identity, with the input subsampled
+and zero-padded in channels where the shape changes, so shortcuts have no
+parameters (ResNet-20 has 0.27M parameters). Option B uses a 1×1 conv + BN
+projection there instead.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from convforge.registry import register_model
+
+PAPER = "Deep Residual Learning for Image Recognition (He et al., 2016)"
+
+
+class PadShortcut(nn.Module):
+    """Option A shortcut: subsample by ``stride`` and zero-pad the new channels."""
+
+    def __init__(self, stride: int, extra_channels: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.extra_channels = extra_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        half = self.extra_channels // 2
+        return F.pad(x, (0, 0, 0, 0, half, self.extra_channels - half))
+
+
+class BasicBlock(nn.Module):
+    """3×3 conv-BN-ReLU → 3×3 conv-BN, plus the shortcut, then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut: str = "A") -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            if shortcut == "A":
+                self.shortcut = PadShortcut(stride, out_channels - in_channels)
+            else:
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+                )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32×32 inputs; ``shortcut`` is ``"A"`` (zero-pad identity) or ``"B"`` (projection)."""
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A") -> None:
+        super().__init__()
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        stages, channels = [], 16
+        for stage, width in enumerate((16, 32, 64)):
+            blocks = []
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(BasicBlock(channels, width, stride, shortcut))
+                channels = width
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+        self.num_classes = num_classes
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+_CIFAR = dict(family="cifar_resnet", paper=PAPER, input_size=(3, 32, 32), num_classes=10)
+
+
+@register_model(**_CIFAR)
+def resnet20(**kwargs) -> CifarResNet:
+    """ResNet-20 for CIFAR, option A shortcuts (0.27M parameters)."""
+    return CifarResNet(20, **kwargs)
+
+
+@register_model(**_CIFAR)
+def resnet32(**kwargs) -> CifarResNet:
+    """ResNet-32 for CIFAR, option A shortcuts (0.46M parameters)."""
+    return CifarResNet(32, **kwargs)
+
+
+@register_model(**_CIFAR)
+def resnet44(**kwargs) -> CifarResNet:
+    """ResNet-44 for CIFAR, option A shortcuts (0.66M parameters)."""
+    return CifarResNet(44, **kwargs)
+
+
+@register_model(**_CIFAR)
+def resnet56(**kwargs) -> CifarResNet:
+    """ResNet-56 for CIFAR, option A shortcuts (0.85M parameters)."""
+    return CifarResNet(56, **kwargs)
+
+
+@register_model(**_CIFAR)
+def resnet110(**kwargs) -> CifarResNet:
+    """ResNet-110 for CIFAR, option A shortcuts (1.7M parameters)."""
+    return CifarResNet(110, **kwargs)

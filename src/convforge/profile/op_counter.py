@@ -1,0 +1,120 @@
+"""Count every tensor operation of a forward pass and attribute it to the innermost module.
+
+:class:`OpCounter` is a ``TorchDispatchMode``: it sees each ATen operation a forward
+pass runs, whether it came from a module or from a functional call, and records its
+cost (see :mod:`convforge.profile.op_costs`). Forward hooks on every submodule keep a
+stack of the modules currently running, so each operation is charged to the
+innermost one, and so a failing forward can say which module failed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from convforge.profile.activation_memory import ActivationMemoryTracker
+from convforge.profile.op_costs import OpCost, cost_of, op_name
+
+
+@dataclass
+class OpRecord:
+    """One operation call: where it ran, what it was, what it cost."""
+
+    module: str
+    op: str
+    cost: OpCost
+
+
+@dataclass
+class ModuleCall:
+    """What a module's forward produced, as seen by the hooks."""
+
+    path: str
+    type: str
+    output_shape: Any = None
+    calls: int = 0
+
+
+@dataclass
+class CountingState:
+    """Everything the counter saw during one forward pass."""
+
+    records: list[OpRecord] = field(default_factory=list)
+    uncounted: Counter = field(default_factory=Counter)
+    modules: dict[str, ModuleCall] = field(default_factory=dict)
+    stack: list[str] = field(default_factory=list)
+
+
+def _shape_of(output: Any) -> Any:
+    """A printable shape for a module output: a tuple for a tensor, a list for several."""
+    if isinstance(output, torch.Tensor):
+        return tuple(output.shape)
+    if isinstance(output, (tuple, list)):
+        shapes = [_shape_of(o) for o in output]
+        return [s for s in shapes if s is not None] or None
+    if isinstance(output, dict):
+        return {k: _shape_of(v) for k, v in output.items()}
+    return None
+
+
+class ModuleStack:
+    """Forward hooks that keep ``state.stack`` equal to the paths of the modules now running."""
+
+    def __init__(self, model: nn.Module, state: CountingState) -> None:
+        self.state = state
+        self.handles: list[Any] = []
+        for path, module in model.named_modules():
+            state.modules.setdefault(path, ModuleCall(path, type(module).__name__))
+            self.handles.append(module.register_forward_pre_hook(self._enter(path)))
+            self.handles.append(module.register_forward_hook(self._leave(path)))
+
+    def _enter(self, path: str):
+        def hook(module: nn.Module, args: Any) -> None:
+            self.state.stack.append(path)
+
+        return hook
+
+    def _leave(self, path: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            call = self.state.modules[path]
+            call.output_shape = _shape_of(output)
+            call.calls += 1
+            if self.state.stack and self.state.stack[-1] == path:
+                self.state.stack.pop()
+
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+
+class OpCounter(TorchDispatchMode):
+    """Record the cost of every ATen operation, charged to the innermost running module."""
+
+    def __init__(self, state: CountingState, memory: ActivationMemoryTracker | None = None) -> None:
+        super().__init__()
+        self.state = state
+        self.memory = memory
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        name = op_name(func)
+        module = self.state.stack[-1] if self.state.stack else ""
+        cost = cost_of(name, args, kwargs, out)
+        if cost is None:
+            self.state.uncounted[name] += 1
+        else:
+            self.state.records.append(OpRecord(module, name, cost))
+        if self.memory is not None:
+            tensors, _ = tree_flatten(out)
+            self.memory.on_outputs([t for t in tensors if isinstance(t, torch.Tensor)])
+        return out

@@ -1,0 +1,157 @@
+"""``convforge.profile``: parameters, MACs/FLOPs, activation memory and latency of a model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from convforge.errors import ForwardError
+from convforge.profile.activation_memory import ActivationMemoryTracker
+from convforge.profile.latency import measure_latency
+from convforge.profile.op_costs import CONVENTIONS
+from convforge.profile.op_counter import CountingState, ModuleStack, OpCounter
+from convforge.profile.result import ModuleRow, ProfileResult, category_totals
+
+InputSpec = Sequence[int] | torch.Tensor | tuple | list
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _make_inputs(model: nn.Module, inputs: InputSpec, batch_size: int) -> tuple:
+    """Turn a per-sample shape, a tensor, or a tuple of tensors into positional model inputs."""
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(i, int) for i in inputs):
+        if any(int(i) < 1 for i in inputs) or batch_size < 1:
+            raise ValueError(f"input sizes and batch size must be positive, got {tuple(inputs)} and {batch_size}")
+        return (torch.randn(batch_size, *inputs, device=_model_device(model)),)
+    if isinstance(inputs, (tuple, list)) and inputs:
+        return tuple(inputs)
+    raise ValueError(
+        "inputs must be a per-sample shape such as (3, 224, 224), an example tensor, or a tuple of tensors; "
+        f"got {inputs!r}"
+    )
+
+
+def _input_shapes(inputs: tuple) -> list[tuple[int, ...]]:
+    return [tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
+
+
+def _module_rows(model: nn.Module, state: CountingState) -> list[ModuleRow]:
+    """Per-module rows with params and MACs summed over each module's subtree."""
+    self_macs: dict[str, Counter] = {path: Counter() for path in state.modules}
+    for record in state.records:
+        for convention in CONVENTIONS:
+            self_macs.setdefault(record.module, Counter())[convention] += record.cost.under(convention)
+    rows = []
+    for path, module in model.named_modules():
+        prefix = path + "." if path else ""
+        total = Counter()
+        for other, counts in self_macs.items():
+            if other == path or other.startswith(prefix):
+                total.update(counts)
+        call = state.modules[path]
+        rows.append(
+            ModuleRow(
+                path=path,
+                type=call.type,
+                depth=path.count(".") + 1 if path else 0,
+                output_shape=call.output_shape,
+                params=sum(p.numel() for p in module.parameters()),
+                macs={c: total[c] for c in CONVENTIONS},
+            )
+        )
+    return rows
+
+
+def _describe_failure(model_name: str, inputs: tuple, stack: list[str], types: dict[str, str], err: Exception) -> str:
+    shapes = ", ".join("x".join(map(str, s)) for s in _input_shapes(inputs))
+    reason = " ".join(str(err).split()) or type(err).__name__
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    where = ""
+    if stack and stack[-1]:
+        where = f" in module {stack[-1]!r} ({types.get(stack[-1], '?')})"
+    return f"the forward pass of {model_name} failed{where} for input {shapes}: {reason}"
+
+
+def profile(
+    model: nn.Module,
+    inputs: InputSpec,
+    *,
+    batch_size: int = 1,
+    convention: str = "macs",
+    latency: bool = False,
+    runs: int = 50,
+    warmup: int = 10,
+    threads: int | None = None,
+    name: str | None = None,
+    progress: bool = False,
+) -> ProfileResult:
+    """Profile one forward pass of ``model``.
+
+    ``inputs`` is a per-sample shape such as ``(3, 224, 224)`` (a random batch of
+    ``batch_size`` is made on the model's device), an example tensor, or a tuple of
+    tensors passed positionally. The model runs in eval mode without gradients; its
+    mode is restored afterwards.
+
+    Returns a :class:`ProfileResult` with parameters (total and trainable), MACs and
+    FLOPs under every convention (``macs``, ``thop``, ``full``; ``convention`` picks
+    the one reported as ``.macs``), MACs per operation category, peak activation
+    memory in bytes, a per-module table, the operations that have no formula, and,
+    when ``latency`` is set, the median and spread of ``runs`` timed passes in ms.
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    name = name or type(model).__name__
+    example = _make_inputs(model, inputs, batch_size)
+    state = CountingState()
+    external = [*model.parameters(), *model.buffers(), *(t for t in example if isinstance(t, torch.Tensor))]
+    memory = ActivationMemoryTracker(external)
+    stack = ModuleStack(model, state)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), OpCounter(state, memory):
+            output = model(*example)
+        del output
+    except Exception as err:
+        types = {path: call.type for path, call in state.modules.items()}
+        failing = state.stack[-1] if state.stack else ""
+        raise ForwardError(
+            _describe_failure(name, example, state.stack, types, err), failing, types.get(failing, "")
+        ) from err
+    finally:
+        stack.remove()
+        model.train(was_training)
+
+    totals = {c: sum(r.cost.under(c) for r in state.records) for c in CONVENTIONS}
+    result = ProfileResult(
+        model=name,
+        input_shapes=_input_shapes(example),
+        convention=convention,
+        params=sum(p.numel() for p in model.parameters()),
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        macs_by_convention=totals,
+        macs_by_category=category_totals(state.records),
+        activation_peak_bytes=memory.peak_bytes,
+        modules=_module_rows(model, state),
+        ops=state.records,
+        uncounted_ops=dict(state.uncounted),
+    )
+    if latency:
+        result.latency = measure_latency(model, example, runs=runs, warmup=warmup, threads=threads, progress=progress)
+    return result
+
+
+def count_macs(model: nn.Module, inputs: Any, convention: str = "macs", batch_size: int = 1) -> int:
+    """MACs of one forward pass under ``convention`` (a shortcut for ``profile(...).macs``)."""
+    return profile(model, inputs, batch_size=batch_size, convention=convention).macs

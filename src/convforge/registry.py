@@ -1,0 +1,184 @@
+"""Named models: register a factory once, build it anywhere by name.
+
+Three kinds of name are understood by :func:`create_model`:
+
+- a convforge name, registered with :func:`register_model` (``simplenet_cifar_5m``);
+- ``timm:<name>``, handed to ``timm.create_model`` (``timm:resnet18``);
+- ``torchvision:<name>``, handed to ``torchvision.models.get_model`` (``torchvision:resnet50``).
+
+Pretrained weights are never fetched unless the caller asks for them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+from convforge.errors import ConvforgeError, UnknownModelError
+
+TIMM_PREFIX = "timm:"
+TORCHVISION_PREFIX = "torchvision:"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What convforge knows about a named model before building it."""
+
+    name: str
+    family: str
+    task: str
+    paper: str
+    input_size: tuple[int, ...]
+    num_classes: int
+    factory: Callable[..., nn.Module] | None = field(default=None, repr=False, compare=False)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+_builtins_loaded = False
+
+
+def register_model(
+    *,
+    family: str,
+    task: str = "classification",
+    paper: str = "",
+    input_size: tuple[int, ...] = (3, 224, 224),
+    num_classes: int = 1000,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a model factory under its function name.
+
+    The factory must accept ``num_classes`` and ``in_chans``; :func:`create_model`
+    passes the registered defaults (``num_classes`` and ``input_size[0]``) unless
+    the caller overrides them.
+    """
+
+    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = factory.__name__
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ConvforgeError(f"a model named {name!r} is already registered by {_REGISTRY[name].family!r}")
+        _REGISTRY[name] = ModelInfo(
+            name=name,
+            family=family,
+            task=task,
+            paper=paper,
+            input_size=tuple(input_size),
+            num_classes=num_classes,
+            factory=factory,
+        )
+        return factory
+
+    return decorator
+
+
+def _load_builtin_models() -> None:
+    """Import convforge.models once, so that its families register themselves."""
+    global _builtins_loaded
+    if not _builtins_loaded:
+        importlib.import_module("convforge.models")
+        _builtins_loaded = True
+
+
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Registered convforge model names matching a shell-style ``pattern``, sorted.
+
+    ``task`` keeps only models of that task (``"classification"``, ...). timm and
+    torchvision models are not listed; use ``timm.list_models`` for those.
+    """
+    _load_builtin_models()
+    return sorted(
+        name
+        for name, info in _REGISTRY.items()
+        if fnmatch.fnmatchcase(name, pattern) and (task is None or info.task == task)
+    )
+
+
+def _closest(name: str, candidates: list[str], n: int = 5) -> list[str]:
+    """The candidates most similar to ``name``, best first."""
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    if not close:  # fall back to names sharing a prefix, which difflib can rank too low
+        stem = name.split("_")[0]
+        close = [c for c in candidates if c.startswith(stem)][:n]
+    return close
+
+
+def _unknown(name: str, candidates: list[str], prefix: str = "", hint: str = "") -> UnknownModelError:
+    close = _closest(name, candidates)
+    suggestion = (
+        f" Closest names: {', '.join(prefix + c for c in close)}." if close else " No registered name is close."
+    )
+    return UnknownModelError(f"unknown model {prefix + name!r}.{suggestion}{hint}")
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """Metadata of a model name, without building it for convforge names.
+
+    For ``timm:`` names the default input size and class count come from timm's
+    pretrained config; for ``torchvision:`` names they are 3x224x224 and 1000.
+    """
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        timm_name = name[len(TIMM_PREFIX) :]
+        if not timm.is_model(timm_name):
+            raise _unknown(timm_name, timm.list_models(), TIMM_PREFIX)
+        cfg = timm.get_pretrained_cfg(timm_name)
+        input_size = tuple(getattr(cfg, "input_size", None) or (3, 224, 224))
+        num_classes = getattr(cfg, "num_classes", None) or 1000
+        return ModelInfo(name, "timm", "classification", "", input_size, num_classes)
+    if name.startswith(TORCHVISION_PREFIX):
+        from torchvision import models as tv_models
+
+        tv_name = name[len(TORCHVISION_PREFIX) :]
+        available = tv_models.list_models()
+        if tv_name not in available:
+            raise _unknown(tv_name, available, TORCHVISION_PREFIX)
+        return ModelInfo(name, "torchvision", "classification", "", (3, 224, 224), 1000)
+    _load_builtin_models()
+    if name not in _REGISTRY:
+        raise _unknown(
+            name,
+            list(_REGISTRY),
+            hint=" Run `convforge models` to list them all, or use timm:<name> for a timm model.",
+        )
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build a model by name, with its registered defaults replaced by ``overrides``.
+
+    Common overrides are ``num_classes`` and ``in_chans`` (1 for MNIST). For
+    ``timm:`` and ``torchvision:`` names, overrides go to the library's own builder,
+    and weights stay random unless ``pretrained=True`` (timm) or ``weights=...``
+    (torchvision) is passed.
+    """
+    info = get_model_info(name)
+    if name.startswith(TIMM_PREFIX):
+        import timm
+
+        overrides.setdefault("pretrained", False)
+        return timm.create_model(name[len(TIMM_PREFIX) :], **overrides)
+    if name.startswith(TORCHVISION_PREFIX):
+        from torchvision import models as tv_models
+
+        return tv_models.get_model(name[len(TORCHVISION_PREFIX) :], **overrides)
+    kwargs = {"num_classes": info.num_classes, "in_chans": info.input_size[0], **overrides}
+    assert info.factory is not None
+    try:
+        return info.factory(**kwargs)
+    except TypeError as err:
+        if "unexpected keyword argument" in str(err):
+            raise ConvforgeError(f"model {name!r} does not accept an override: {err}") from None
+        raise
+
+
+def default_input_size(name: str, **overrides: Any) -> tuple[int, ...]:
+    """The per-sample input shape (C, H, W) a model expects by default, honouring an ``in_chans`` override."""
+    size = get_model_info(name).input_size
+    if "in_chans" in overrides:
+        size = (int(overrides["in_chans"]), *size[1:])
+    return size
