@@ -35,6 +35,7 @@ class ModelInfo:
     paper: str
     input_size: tuple[int, ...]
     num_classes: int
+    published: dict[str, str] = field(default_factory=dict, compare=False)  # e.g. {"params": "5,498,378"}
     factory: Callable[..., nn.Module] | None = field(default=None, repr=False, compare=False)
 
 
@@ -49,8 +50,12 @@ def register_model(
     paper: str = "",
     input_size: tuple[int, ...] = (3, 224, 224),
     num_classes: int = 1000,
+    published: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a model factory under its function name.
+
+    ``published`` holds the paper's figures at the default input, as printed:
+    ``{"params": "5,498,378", "macs": "652M"}`` (see :mod:`convforge.published`).
 
     The factory must accept ``num_classes`` and ``in_chans``; :func:`create_model`
     passes the registered defaults (``num_classes`` and ``input_size[0]``) unless
@@ -68,6 +73,7 @@ def register_model(
             paper=paper,
             input_size=tuple(input_size),
             num_classes=num_classes,
+            published=dict(published or {}),
             factory=factory,
         )
         return factory

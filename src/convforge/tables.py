@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def human_count(n: float, digits: int = 2) -> str:
-    """A count with an SI suffix: 652_100_000 → '652.10 M'."""
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+def human_count(n: float, unit: str = "", digits: int = 2) -> str:
+    """A count with an SI prefix: ``human_count(652_100_000, "MACs")`` → '652.10 MMACs'."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= factor:
-            return f"{n / factor:.{digits}f} {suffix}"
-    return f"{n:.0f}" if float(n).is_integer() else f"{n:.{digits}f}"
+            return f"{n / factor:.{digits}f} {prefix}{unit}".rstrip()
+    number = f"{n:.0f}" if float(n).is_integer() else f"{n:.{digits}f}"
+    return f"{number} {unit}".rstrip()
 
 
 def text_table(headers: Sequence[str] | None, rows: Sequence[Sequence[Any]], align: str | None = None) -> str:

@@ -93,31 +93,31 @@ class CifarResNet(nn.Module):
 _CIFAR = dict(family="cifar_resnet", paper=PAPER, input_size=(3, 32, 32), num_classes=10)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "0.27M"})
 def resnet20(**kwargs) -> CifarResNet:
     """ResNet-20 for CIFAR, option A shortcuts (0.27M parameters)."""
     return CifarResNet(20, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "0.46M"})
 def resnet32(**kwargs) -> CifarResNet:
     """ResNet-32 for CIFAR, option A shortcuts (0.46M parameters)."""
     return CifarResNet(32, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "0.66M"})
 def resnet44(**kwargs) -> CifarResNet:
     """ResNet-44 for CIFAR, option A shortcuts (0.66M parameters)."""
     return CifarResNet(44, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "0.85M"})
 def resnet56(**kwargs) -> CifarResNet:
     """ResNet-56 for CIFAR, option A shortcuts (0.85M parameters)."""
     return CifarResNet(56, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "1.7M"})
 def resnet110(**kwargs) -> CifarResNet:
     """ResNet-110 for CIFAR, option A shortcuts (1.7M parameters)."""
     return CifarResNet(110, **kwargs)

@@ -81,19 +81,19 @@ _CIFAR = dict(family="simplenet", paper=PAPER, input_size=(3, 32, 32), num_class
 _IMAGENET = dict(family="simplenet", paper=PAPER, input_size=(3, 224, 224), num_classes=1000)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "5,498,378", "macs": "652M"})
 def simplenet_cifar_5m(**kwargs) -> SimpleNet:
     """SimpleNet 5.48M for CIFAR (5,498,378 parameters at 10 classes)."""
     return SimpleNet(CIFAR_5M, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "5,498,378"})
 def simplenet_cifar_5m_extra_pool(**kwargs) -> SimpleNet:
     """SimpleNet 5.48M with an extra pool after the 512 conv: the PyTorch 95.51 % CIFAR-10 model."""
     return SimpleNet(CIFAR_5M_EXTRA_POOL, **kwargs)
 
 
-@register_model(**_CIFAR)
+@register_model(**_CIFAR, published={"params": "312,362"})
 def simplenet_cifar_310k(**kwargs) -> SimpleNet:
     """Slim SimpleNet, 312,362 parameters at 10 classes."""
     return SimpleNet(CIFAR_310K, **kwargs)
@@ -110,49 +110,49 @@ def _imagenet(layers: str, mode: int, width: float = 1.0, **kwargs) -> SimpleNet
     return SimpleNet(layers, stride_mode=mode, width=width, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "5,752,808", "macs": "1.34G"})
 def simplenet_imagenet_5m_m1(**kwargs) -> SimpleNet:
     """SimpleNet 5m for ImageNet, stride mode 1 (5,752,808 parameters; 1.34 GMACs at 224)."""
     return _imagenet(IMAGENET_5M, 1, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "5,752,808", "macs": "1.69G"})
 def simplenet_imagenet_5m_m2(**kwargs) -> SimpleNet:
     """SimpleNet 5m for ImageNet, stride mode 2 (1.69 GMACs at 224)."""
     return _imagenet(IMAGENET_5M, 2, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "9,508,968", "macs": "2.77G"})
 def simplenet_imagenet_9m_m1(**kwargs) -> SimpleNet:
     """SimpleNet 9m for ImageNet, stride mode 1 (9,508,968 parameters; 2.77 GMACs at 224)."""
     return _imagenet(IMAGENET_9M, 1, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "9,508,968", "macs": "3.56G"})
 def simplenet_imagenet_9m_m2(**kwargs) -> SimpleNet:
     """SimpleNet 9m for ImageNet, stride mode 2 (3.56 GMACs at 224)."""
     return _imagenet(IMAGENET_9M, 2, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "3.3M", "macs": "0.76G"})
 def simplenet_imagenet_small_075_m1(**kwargs) -> SimpleNet:
     """SimpleNet 5m at 0.75× width, stride mode 1 (about 3.3M parameters)."""
     return _imagenet(IMAGENET_5M, 1, width=0.75, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "3.3M", "macs": "0.95G"})
 def simplenet_imagenet_small_075_m2(**kwargs) -> SimpleNet:
     """SimpleNet 5m at 0.75× width, stride mode 2."""
     return _imagenet(IMAGENET_5M, 2, width=0.75, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "1.5M", "macs": "0.34G"})
 def simplenet_imagenet_small_050_m1(**kwargs) -> SimpleNet:
     """SimpleNet 5m at 0.5× width, stride mode 1 (about 1.5M parameters)."""
     return _imagenet(IMAGENET_5M, 1, width=0.5, **kwargs)
 
 
-@register_model(**_IMAGENET)
+@register_model(**_IMAGENET, published={"params": "1.5M", "macs": "0.43G"})
 def simplenet_imagenet_small_050_m2(**kwargs) -> SimpleNet:
     """SimpleNet 5m at 0.5× width, stride mode 2."""
     return _imagenet(IMAGENET_5M, 2, width=0.5, **kwargs)

@@ -142,6 +142,20 @@ def _sdpa(args: tuple, kwargs: dict, out: Any) -> OpCost:
     return OpCost("attention", macs, macs, macs + scale + softmax)
 
 
+def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> OpCost:
+    # The fused fast path of nn.MultiheadAttention (batch-first, eval): in-projections of
+    # query, key and value, the two attention products, and the out-projection.
+    query, key = args[0], args[1]
+    embed_dim, heads = int(args[3]), int(args[4])
+    batch, queries, keys = query.shape[0], query.shape[-2], key.shape[-2]
+    projections = batch * embed_dim * embed_dim * (2 * queries + 2 * keys)
+    products = 2 * batch * queries * keys * embed_dim
+    macs = projections + products
+    softmax = batch * heads * queries * (3 * keys - 1)
+    biases = batch * embed_dim * (2 * queries + 2 * keys)
+    return OpCost("attention", macs, macs + softmax, macs + softmax + biases + batch * heads * queries * keys)
+
+
 # ---------------------------------------------------------------- normalisation
 
 
@@ -361,6 +375,7 @@ def _build_table() -> dict[str, CostRule]:
                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
                  "_scaled_dot_product_fused_attention_overrideable"):  # fmt: skip
         table[name] = _sdpa
+    table["_native_multi_head_attention"] = _native_multi_head_attention
     # normalisation: (input index, weight index, training-flag index)
     table["native_batch_norm"] = _norm(0, 1, 5)
     table["_native_batch_norm_legit"] = _norm(0, 1, 5)

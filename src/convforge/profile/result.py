@@ -157,16 +157,16 @@ class ProfileResult:
         if self.trainable_params != self.params:
             rows.append(("trainable params", f"{self.trainable_params:,}"))
         rows += [
-            (f"MACs [{conv}]", f"{self.macs:,} ({human_count(self.macs)}MACs)"),
-            (f"FLOPs [{conv}]", f"{self.flops:,} ({human_count(self.flops)}FLOPs)"),
+            (f"MACs [{conv}]", f"{self.macs:,} ({human_count(self.macs, 'MACs')})"),
+            (f"FLOPs [{conv}]", f"{self.flops:,} ({human_count(self.flops, 'FLOPs')})"),
         ]
         for category in CATEGORIES:
             value = self.by_category.get(category)
             if value:
                 share = 100 * value / self.macs if self.macs else 0.0
-                rows.append((f"  {category}", f"{human_count(value)}MACs ({share:.1f} %)"))
+                rows.append((f"  {category}", f"{human_count(value, 'MACs')} ({share:.1f} %)"))
         others = [c for c in CONVENTIONS if c != conv]
-        rows.append(("other conventions", ", ".join(f"{c} {human_count(self.macs_by_convention[c])}MACs"
+        rows.append(("other conventions", ", ".join(f"{c} {human_count(self.macs_by_convention[c], 'MACs')}"
                                                     for c in others)))  # fmt: skip
         rows.append(("peak activations", f"{self.activation_peak_mib:.2f} MiB"))
         if self.latency:

@@ -1,0 +1,7 @@
+"""``python -m convforge`` runs the command line."""
+
+import sys
+
+from convforge.cli import main
+
+sys.exit(main())

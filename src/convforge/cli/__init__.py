@@ -1,0 +1,40 @@
+"""The ``convforge`` command: thin wrappers over the library, one file per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from convforge.cli import models_command, profile_command
+from convforge.errors import ConvforgeError
+
+COMMANDS = (models_command, profile_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convforge",
+        description="Build, measure, train, transform, search and explain efficient convolutional networks.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConvforgeError as err:
+        print(f"convforge {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"convforge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

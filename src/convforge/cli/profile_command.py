@@ -1,0 +1,62 @@
+"""``convforge profile MODEL``: parameters, MACs/FLOPs, activation memory and latency of one model."""
+
+from __future__ import annotations
+
+import argparse
+
+from convforge.cli.arguments import parse_input_size, parse_overrides
+from convforge.profile import CONVENTIONS, profile
+from convforge.registry import create_model, default_input_size
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="count parameters and MACs, and measure memory and latency",
+        description=(
+            "Profile one forward pass of a model: parameters, MACs and FLOPs (FLOPs = 2 x MACs) under a counting "
+            "convention, peak activation memory, and optionally latency. MODEL is a registered name, "
+            "timm:<name> or torchvision:<name>."
+        ),
+    )
+    parser.add_argument("model", help="e.g. simplenet_cifar_5m, timm:resnet18, torchvision:mobilenet_v2")
+    parser.add_argument("--input", default=None, help="per-sample input size CxHxW, e.g. 3x224x224 (default: model's)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--convention", choices=CONVENTIONS, default="macs", help="counting convention")
+    parser.add_argument("--latency", action="store_true", help="also time forward passes")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs for --latency (default 50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed warm-up runs for --latency (default 10)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for --latency (default: torch's)")
+    parser.add_argument("--per-module", action="store_true", help="add the per-module table")
+    parser.add_argument("--depth", type=int, default=None, help="deepest module level in the per-module table")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model override, e.g. --set in_chans=1")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = parse_overrides(args.set)
+    size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
+    model = create_model(args.model, **overrides)
+    result = profile(
+        model,
+        size,
+        batch_size=args.batch,
+        convention=args.convention,
+        latency=args.latency,
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads,
+        name=args.model,
+        progress=args.latency,
+    )
+    if args.format == "json":
+        print(result.to_json(per_module=args.per_module))
+    elif args.format == "csv":
+        print(result.to_csv(per_module=args.per_module, max_depth=args.depth), end="")
+    else:
+        print(result.summary_table())
+        if args.per_module:
+            print()
+            print(result.module_table(args.depth))
+    return 0
