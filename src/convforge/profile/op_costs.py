@@ -16,7 +16,9 @@ Conventions (all in MACs; FLOPs = 2 × MACs in every convention):
     (× 2 again with an affine), nearest upsample = output elements, bilinear = 11 ×,
     bicubic = 259 ×, average pooling = one add per pooled input plus one divide per
     output, softmax = 3n − 1 per row, PReLU = elements; activations, max pooling,
-    concatenation and conv bias = 0.
+    concatenation and conv bias = 0. Nearest upsampling follows thop up to 2.0, the
+    releases behind published figures such as LeYOLO's; ultralytics-thop 2.2 counts it
+    as 0.
 ``full``
     Every operation: the products (with bias adds), normalisation, activations,
     elementwise arithmetic, pooling, reductions, softmax and resampling, each
@@ -30,8 +32,9 @@ Each operation also carries a *category* (``conv``, ``matmul``, ``attention``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -65,7 +68,7 @@ class OpCost:
         return getattr(self, convention)
 
 
-CostRule = Callable[[tuple, dict, Any], OpCost]
+CostRule = Callable[[tuple, dict, Any], "OpCost | tuple[OpCost, ...]"]
 
 
 def _numel(shape) -> int:
@@ -142,18 +145,23 @@ def _sdpa(args: tuple, kwargs: dict, out: Any) -> OpCost:
     return OpCost("attention", macs, macs, macs + scale + softmax)
 
 
-def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> OpCost:
+def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> tuple[OpCost, ...]:
     # The fused fast path of nn.MultiheadAttention (batch-first, eval): in-projections of
-    # query, key and value, the two attention products, and the out-projection.
+    # query, key and value and the out-projection (matmul), the two attention products
+    # (attention), and the softmax, reported as three parts.
     query, key = args[0], args[1]
     embed_dim, heads = int(args[3]), int(args[4])
     batch, queries, keys = query.shape[0], query.shape[-2], key.shape[-2]
     projections = batch * embed_dim * embed_dim * (2 * queries + 2 * keys)
-    products = 2 * batch * queries * keys * embed_dim
-    macs = projections + products
-    softmax = batch * heads * queries * (3 * keys - 1)
     biases = batch * embed_dim * (2 * queries + 2 * keys)
-    return OpCost("attention", macs, macs + softmax, macs + softmax + biases + batch * heads * queries * keys)
+    products = 2 * batch * queries * keys * embed_dim
+    scale = batch * heads * queries * keys
+    softmax = batch * heads * queries * (3 * keys - 1)
+    return (
+        OpCost("matmul", projections, projections, projections + biases),
+        OpCost("attention", products, products, products + scale),
+        OpCost("softmax", 0, softmax, softmax),
+    )
 
 
 # ---------------------------------------------------------------- normalisation
@@ -431,7 +439,10 @@ def op_name(func: Any) -> str:
     return name
 
 
-def cost_of(name: str, args: tuple, kwargs: dict, out: Any) -> OpCost | None:
-    """The cost of one call, or None when convforge has no formula for the operation."""
+def cost_of(name: str, args: tuple, kwargs: dict, out: Any) -> tuple[OpCost, ...] | None:
+    """The cost of one call, as one part per category, or None when convforge has no formula for the operation."""
     rule = COST_TABLE.get(name)
-    return None if rule is None else rule(args, kwargs, out)
+    if rule is None:
+        return None
+    cost = rule(args, kwargs, out)
+    return cost if isinstance(cost, tuple) else (cost,)

@@ -24,7 +24,7 @@ from convforge.profile.op_costs import OpCost, cost_of, op_name
 
 @dataclass
 class OpRecord:
-    """One operation call: where it ran, what it was, what it cost."""
+    """One operation call (or one category's part of it): where it ran, what it was, what it cost."""
 
     module: str
     op: str
@@ -109,11 +109,11 @@ class OpCounter(TorchDispatchMode):
         out = func(*args, **kwargs)
         name = op_name(func)
         module = self.state.stack[-1] if self.state.stack else ""
-        cost = cost_of(name, args, kwargs, out)
-        if cost is None:
+        parts = cost_of(name, args, kwargs, out)
+        if parts is None:
             self.state.uncounted[name] += 1
         else:
-            self.state.records.append(OpRecord(module, name, cost))
+            self.state.records.extend(OpRecord(module, name, cost) for cost in parts)
         if self.memory is not None:
             tensors, _ = tree_flatten(out)
             self.memory.on_outputs([t for t in tensors if isinstance(t, torch.Tensor)])

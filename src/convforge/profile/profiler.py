@@ -45,19 +45,29 @@ def _input_shapes(inputs: tuple) -> list[tuple[int, ...]]:
     return [tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
 
 
+def _ancestors(path: str) -> list[str]:
+    """A module path and every path above it, up to the model itself (``""``)."""
+    parts = path.split(".") if path else []
+    return [".".join(parts[:i]) for i in range(len(parts), -1, -1)]
+
+
 def _module_rows(model: nn.Module, state: CountingState) -> list[ModuleRow]:
     """Per-module rows with params and MACs summed over each module's subtree."""
-    self_macs: dict[str, Counter] = {path: Counter() for path in state.modules}
+    own: dict[str, Counter] = {}
     for record in state.records:
+        counts = own.setdefault(record.module, Counter())
         for convention in CONVENTIONS:
-            self_macs.setdefault(record.module, Counter())[convention] += record.cost.under(convention)
+            counts[convention] += record.cost.under(convention)
+    inclusive: dict[str, Counter] = {path: Counter() for path in state.modules}
+    for path, counts in own.items():
+        for ancestor in _ancestors(path):
+            inclusive.setdefault(ancestor, Counter()).update(counts)
+    params: Counter = Counter()
+    for name, parameter in model.named_parameters():
+        for ancestor in _ancestors(name.rpartition(".")[0]):
+            params[ancestor] += parameter.numel()
     rows = []
-    for path, module in model.named_modules():
-        prefix = path + "." if path else ""
-        total = Counter()
-        for other, counts in self_macs.items():
-            if other == path or other.startswith(prefix):
-                total.update(counts)
+    for path, _ in model.named_modules():
         call = state.modules[path]
         rows.append(
             ModuleRow(
@@ -65,8 +75,8 @@ def _module_rows(model: nn.Module, state: CountingState) -> list[ModuleRow]:
                 type=call.type,
                 depth=path.count(".") + 1 if path else 0,
                 output_shape=call.output_shape,
-                params=sum(p.numel() for p in module.parameters()),
-                macs={c: total[c] for c in CONVENTIONS},
+                params=params[path],
+                macs={c: inclusive[path][c] for c in CONVENTIONS},
             )
         )
     return rows

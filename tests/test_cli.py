@@ -1,0 +1,68 @@
+"""The `convforge` command, run as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+
+def convforge(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "convforge", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_models_prints_a_table_with_published_figures():
+    run = convforge("models", "simplenet_cifar*")
+    assert run.returncode == 0, run.stderr
+    assert "simplenet_cifar_5m" in run.stdout and "5,498,378" in run.stdout and "✓" in run.stdout
+    assert "resnet20" not in run.stdout
+
+
+def test_models_with_no_match_says_so():
+    run = convforge("models", "nothing_like_this*")
+    assert run.returncode == 1 and "no registered model matches" in run.stdout
+
+
+def test_profile_timm_model_with_latency_prints_a_readable_table():
+    run = convforge("profile", "timm:resnet18", "--input", "3x224x224", "--latency", "--runs", "5", "--warmup", "1")
+    assert run.returncode == 0, run.stderr
+    assert "11,689,512" in run.stdout
+    assert "1.81 GMACs" in run.stdout
+    assert "ms median" in run.stdout and "threads" in run.stdout
+
+
+def test_profile_json_with_per_module_rows():
+    run = convforge("profile", "resnet20", "--format", "json", "--per-module", "--convention", "thop")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["convention"] == "thop" and data["params"] == 269_722
+    assert any(m["module"] == "layer1.0.conv1" for m in data["modules"])
+
+
+def test_profile_csv_and_overrides():
+    run = convforge("profile", "simplenet_cifar_310k", "--set", "in_chans=1", "--input", "1x28x28", "--format", "csv")
+    assert run.returncode == 0, run.stderr
+    assert "input_shapes,1x1x28x28" in run.stdout
+
+
+def _one_sentence_error(run):
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+def test_malformed_input_is_one_sentence():
+    line = _one_sentence_error(convforge("profile", "timm:resnet18", "--input", "3x224"))
+    assert "'3x224'" in line and "3x224x224" in line
+
+
+def test_unknown_model_is_one_sentence_with_suggestions():
+    line = _one_sentence_error(convforge("profile", "simplenet_cifar5m"))
+    assert "simplenet_cifar_5m" in line
+
+
+def test_failing_forward_is_one_sentence_naming_the_module():
+    line = _one_sentence_error(convforge("profile", "timm:resnet18", "--input", "5x64x64"))
+    assert "'conv1' (Conv2d)" in line

@@ -1,0 +1,86 @@
+import pytest
+import torch
+from torch import nn
+
+import convforge
+from convforge.errors import ConvforgeError, UnknownModelError
+from convforge.registry import default_input_size, get_model_info, register_model
+
+
+def test_every_registered_model_builds_and_runs_at_its_default_input():
+    for name in convforge.list_models():
+        info = get_model_info(name)
+        model = convforge.create_model(name).eval()
+        with torch.no_grad():
+            out = model(torch.randn(2, *info.input_size))
+        assert out.shape == (2, info.num_classes), name
+
+
+def test_list_models_filters_by_pattern_and_task():
+    simplenets = convforge.list_models("simplenet_cifar*")
+    assert simplenets == sorted(simplenets)
+    assert set(simplenets) == {
+        "simplenet_cifar_5m",
+        "simplenet_cifar_5m_extra_pool",
+        "simplenet_cifar_310k",
+        "simplenet_cifar_460k",
+    }
+    assert convforge.list_models(task="classification") == convforge.list_models()
+    assert convforge.list_models(task="detection") == []
+
+
+def test_metadata_records_family_task_paper_input_and_classes():
+    info = get_model_info("simplenet_imagenet_5m_m1")
+    assert (info.family, info.task, info.input_size, info.num_classes) == (
+        "simplenet",
+        "classification",
+        (3, 224, 224),
+        1000,
+    )
+    assert "simple" in info.paper.lower()
+
+
+def test_overrides_change_classes_and_input_channels():
+    model = convforge.create_model("simplenet_cifar_5m", in_chans=1, num_classes=7).eval()
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 7)
+    assert default_input_size("simplenet_cifar_5m", in_chans=1) == (1, 32, 32)
+
+
+def test_unknown_name_lists_the_closest_registered_names():
+    with pytest.raises(UnknownModelError) as caught:
+        convforge.create_model("simplenet_cifar5m")
+    message = str(caught.value)
+    assert "'simplenet_cifar5m'" in message
+    assert "simplenet_cifar_5m" in message
+
+
+def test_unknown_override_is_a_clear_error():
+    with pytest.raises(ConvforgeError, match="does not accept"):
+        convforge.create_model("resnet20", colour="blue")
+
+
+def test_timm_prefix_builds_any_timm_model_without_downloading():
+    model = convforge.create_model("timm:resnet18", num_classes=5)
+    assert isinstance(model, nn.Module)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 5)
+    assert get_model_info("timm:resnet18").input_size == (3, 224, 224)
+
+
+def test_unknown_timm_name_suggests_timm_names():
+    with pytest.raises(UnknownModelError, match="timm:resnet18"):
+        convforge.create_model("timm:resnt18")
+
+
+def test_torchvision_prefix_builds_torchvision_models():
+    model = convforge.create_model("torchvision:mobilenet_v2", num_classes=3)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 3)
+
+
+def test_register_model_makes_a_user_model_available_by_name():
+    @register_model(family="toy", input_size=(1, 8, 8), num_classes=4)
+    def toy_linear_classifier(num_classes: int, in_chans: int) -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * 64, num_classes))
+
+    assert "toy_linear_classifier" in convforge.list_models("toy_*")
+    model = convforge.create_model("toy_linear_classifier")
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 4)
