@@ -39,6 +39,13 @@ def test_profile_json_with_per_module_rows():
     assert any(m["module"] == "layer1.0.conv1" for m in data["modules"])
 
 
+def test_profile_plot_option_saves_a_chart(tmp_path):
+    chart = tmp_path / "resnet20.png"
+    run = convforge("profile", "resnet20", "--plot", str(chart))
+    assert run.returncode == 0, run.stderr
+    assert chart.stat().st_size > 10_000 and str(chart) in run.stderr
+
+
 def test_profile_csv_and_overrides():
     run = convforge("profile", "simplenet_cifar_310k", "--set", "in_chans=1", "--input", "1x28x28", "--format", "csv")
     assert run.returncode == 0, run.stderr

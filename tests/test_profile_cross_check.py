@@ -5,11 +5,14 @@ Where the peers differ from convforge, the difference is computed, not waved awa
 - fvcore has no handler for ``aten::scaled_dot_product_attention`` (it lists it as
   unsupported), so its total lacks the two attention products that convforge counts
   under the ``attention`` category.
-- thop counts a global average pool only when it runs as an ``nn.AdaptiveAvgPool*d``
-  module. When a model pools functionally (torchvision's MobileNetV2, ShuffleNetV2 and
-  DenseNet call ``F.adaptive_avg_pool2d`` or ``x.mean``; timm's squeeze-excitation
-  blocks call ``x.mean``), thop misses it and convforge's ``thop`` convention does
-  not: the difference is exactly those ``mean`` operations outside such modules.
+- thop counts products (conv, linear, matmul, attention) wherever they run, but
+  normalisation, pooling and softmax only through hooks on the module classes it has
+  rules for (``thop.profile.register_hooks``). When a model calls them functionally
+  (torchvision's MobileNetV2, ShuffleNetV2 and DenseNet pool with
+  ``F.adaptive_avg_pool2d`` or ``x.mean``; timm's squeeze-excitation blocks call
+  ``x.mean``; LeViT and EdgeNeXt call ``.softmax``), thop misses them and convforge's
+  ``thop`` convention does not: the difference is exactly the cost of those
+  operations whose innermost module has no thop rule.
 - ultralytics-thop 2.2 counts nearest upsampling as 0; convforge keeps the rule of
   thop up to 2.0 (one operation per output element), under which published thop
   figures were measured.
@@ -21,12 +24,13 @@ import pytest
 import thop
 import torch
 from fvcore.nn import FlopCountAnalysis
+from thop.profile import register_hooks as THOP_MODULE_RULES
 
 import convforge
 
 # fvcore's names for the products that the `macs` convention counts
 FVCORE_PRODUCTS = {"conv", "linear", "addmm", "matmul", "mm", "bmm", "einsum", "baddbmm"}
-POOL_MODULES = {"AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"}
+PRODUCT_CATEGORIES = {"conv", "matmul", "attention"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ CASES = [
     Case("torchvision:shufflenet_v2_x0_5"),  # channel shuffle
     Case("torchvision:densenet121"),  # AvgPool2d transitions, concatenation
     Case("timm:ghostnet_100"),
+    Case("timm:levit_128s", size=224),  # attention with functional softmax, BatchNorm1d
+    Case("timm:edgenext_xx_small"),  # cross-covariance attention
     Case("simplenet_cifar_5m", size=32),
     Case("resnet20", size=32),  # functional relu and zero-padded shortcuts
 ]
@@ -83,9 +89,13 @@ def test_thop_convention_agrees_with_ultralytics_thop(case):
     theirs, params = thop.profile(model, (x,), verbose=False)
     assert int(params) == ours.params
 
-    types = {row.path: row.type for row in ours.modules}
-    functional_pools = sum(r.cost.thop for r in ours.ops if r.op == "mean" and types.get(r.module) not in POOL_MODULES)
-    assert ours.macs_by_convention["thop"] - functional_pools == int(theirs)
+    rule_types = tuple(THOP_MODULE_RULES)
+    invisible_to_thop = sum(
+        r.cost.thop
+        for r in ours.ops
+        if r.cost.category not in PRODUCT_CATEGORIES and not isinstance(model.get_submodule(r.module), rule_types)
+    )
+    assert ours.macs_by_convention["thop"] - invisible_to_thop == int(theirs)
 
 
 def test_cross_check_covers_attention_and_depthwise_models():

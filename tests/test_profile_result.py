@@ -117,3 +117,11 @@ def test_example_tensor_and_several_inputs_are_accepted():
 
     assert convforge.profile(Pair(), (torch.randn(2, 3), torch.randn(3, 4))).macs == 24
     assert convforge.profile(nn.Linear(3, 4), torch.randn(5, 3)).macs == 60
+
+
+def test_plot_writes_a_png_chart(tmp_path):
+    from convforge.profile import plot_profile
+
+    result = convforge.profile(convforge.create_model("resnet20"), (3, 32, 32))
+    path = plot_profile(result, tmp_path / "charts" / "resnet20.png", depth=2)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
-from convforge.profile import CONVENTIONS, profile
+from convforge.profile import CONVENTIONS, plot_profile, profile
 from convforge.registry import create_model, default_input_size
 
 
@@ -30,6 +31,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--per-module", action="store_true", help="add the per-module table")
     parser.add_argument("--depth", type=int, default=None, help="deepest module level in the per-module table")
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    parser.add_argument("--plot", metavar="PNG", default=None, help="also save a chart of MACs and params per module")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model override, e.g. --set in_chans=1")
     parser.set_defaults(run=run)
 
@@ -59,4 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if args.per_module:
             print()
             print(result.module_table(args.depth))
+    if args.plot:
+        written = plot_profile(result, args.plot, depth=args.depth or 1)
+        print(f"chart written to {written}", file=sys.stderr)
     return 0

@@ -2,6 +2,7 @@
 
 from convforge.profile.latency import LatencyResult, measure_latency
 from convforge.profile.op_costs import CATEGORIES, CONVENTIONS, OpCost
+from convforge.profile.plot import plot_profile
 from convforge.profile.profiler import count_macs, profile
 from convforge.profile.result import ModuleRow, ProfileResult
 
@@ -14,5 +15,6 @@ __all__ = [
     "ProfileResult",
     "count_macs",
     "measure_latency",
+    "plot_profile",
     "profile",
 ]
