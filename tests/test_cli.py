@@ -73,3 +73,8 @@ def test_unknown_model_is_one_sentence_with_suggestions():
 def test_failing_forward_is_one_sentence_naming_the_module():
     line = _one_sentence_error(convforge("profile", "timm:resnet18", "--input", "5x64x64"))
     assert "'conv1' (Conv2d)" in line
+
+
+def test_bad_batch_size_is_one_sentence():
+    line = _one_sentence_error(convforge("profile", "resnet20", "--batch", "0"))
+    assert "batch" in line and "0" in line

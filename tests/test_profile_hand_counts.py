@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import convforge
+from convforge.profile import count_macs
 
 
 def costs(model, *inputs):
@@ -51,6 +52,7 @@ def test_conv_bias_is_counted_only_under_full():
 def test_linear_macs_on_2d_and_3d_inputs():
     linear = nn.Linear(20, 30)
     assert costs(linear, torch.randn(4, 20))[0] == 4 * 20 * 30
+    assert count_macs(linear, (20,), batch_size=4) == 4 * 20 * 30
     macs, _, full = costs(linear, torch.randn(2, 5, 20))
     assert macs == 2 * 5 * 20 * 30
     assert full == macs + 2 * 5 * 30

@@ -11,6 +11,10 @@ class ConvforgeError(Exception):
     """A problem the user can fix: bad input, an unknown name, a missing file."""
 
 
+class InvalidValueError(ConvforgeError, ValueError):
+    """A value outside what is allowed; the message names the value and the allowed ones."""
+
+
 class UnknownModelError(ConvforgeError, KeyError):
     """A model name that no registry knows."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from convforge import __version__
 from convforge.cli import models_command, profile_command
 from convforge.errors import ConvforgeError
 
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="convforge",
         description="Build, measure, train, transform, search and explain efficient convolutional networks.",
     )
+    parser.add_argument("--version", action="version", version=f"convforge {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(subparsers)

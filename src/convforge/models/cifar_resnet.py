@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convforge.errors import InvalidValueError
 from convforge.registry import register_model
 
 PAPER = "Deep Residual Learning for Image Recognition (He et al., 2016)"
@@ -62,9 +63,9 @@ class CifarResNet(nn.Module):
     def __init__(self, depth: int = 20, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A") -> None:
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
-            raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
+            raise InvalidValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
         if shortcut not in ("A", "B"):
-            raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+            raise InvalidValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from convforge.errors import InvalidValueError
 from convforge.nn import PlainConvStack
 from convforge.registry import register_model
 
@@ -43,7 +44,7 @@ class SimpleNet(nn.Module):
     ) -> None:
         super().__init__()
         if stride_mode is not None and stride_mode not in STRIDE_MODES:
-            raise ValueError(f"stride_mode must be one of {sorted(STRIDE_MODES)} or None, got {stride_mode!r}")
+            raise InvalidValueError(f"stride_mode must be one of {sorted(STRIDE_MODES)} or None, got {stride_mode!r}")
         self.features = PlainConvStack(
             layers,
             in_chans=in_chans,

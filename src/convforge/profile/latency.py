@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from convforge.errors import InvalidValueError
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -59,7 +61,7 @@ def measure_latency(
     and is restored afterwards. Returns times in ms.
     """
     if runs < 1 or warmup < 0:
-        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+        raise InvalidValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
     device = first.device if first is not None else torch.device("cpu")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

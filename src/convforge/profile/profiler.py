@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from convforge.errors import ForwardError
+from convforge.errors import ForwardError, InvalidValueError
 from convforge.profile.activation_memory import ActivationMemoryTracker
 from convforge.profile.latency import measure_latency
 from convforge.profile.op_costs import CONVENTIONS
@@ -30,12 +30,14 @@ def _make_inputs(model: nn.Module, inputs: InputSpec, batch_size: int) -> tuple:
     if isinstance(inputs, torch.Tensor):
         return (inputs,)
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(i, int) for i in inputs):
-        if any(int(i) < 1 for i in inputs) or batch_size < 1:
-            raise ValueError(f"input sizes and batch size must be positive, got {tuple(inputs)} and {batch_size}")
+        if any(int(i) < 1 for i in inputs):
+            raise InvalidValueError(f"input sizes must be positive integers, got {tuple(inputs)}")
+        if batch_size < 1:
+            raise InvalidValueError(f"batch size must be a positive integer, got {batch_size}")
         return (torch.randn(batch_size, *inputs, device=_model_device(model)),)
     if isinstance(inputs, (tuple, list)) and inputs:
         return tuple(inputs)
-    raise ValueError(
+    raise InvalidValueError(
         "inputs must be a per-sample shape such as (3, 224, 224), an example tensor, or a tuple of tensors; "
         f"got {inputs!r}"
     )
@@ -120,7 +122,7 @@ def profile(
     when ``latency`` is set, the median and spread of ``runs`` timed passes in ms.
     """
     if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+        raise InvalidValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     name = name or type(model).__name__
     example = _make_inputs(model, inputs, batch_size)
     state = CountingState()

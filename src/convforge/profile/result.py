@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from convforge.errors import InvalidValueError
 from convforge.profile.latency import LatencyResult
 from convforge.profile.op_costs import CATEGORIES, CONVENTIONS
 from convforge.profile.op_counter import OpRecord
@@ -92,9 +93,8 @@ class ProfileResult:
     def with_convention(self, convention: str) -> ProfileResult:
         """The same measurements, reported under another convention."""
         if convention not in CONVENTIONS:
-            raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
-        copy = ProfileResult(**{**self.__dict__, "convention": convention})
-        return copy
+            raise InvalidValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+        return ProfileResult(**{**self.__dict__, "convention": convention})
 
     # ------------------------------------------------------------ output forms
 
