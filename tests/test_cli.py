@@ -78,3 +78,9 @@ def test_failing_forward_is_one_sentence_naming_the_module():
 def test_bad_batch_size_is_one_sentence():
     line = _one_sentence_error(convforge("profile", "resnet20", "--batch", "0"))
     assert "batch" in line and "0" in line
+
+
+def test_bad_latency_options_and_overrides_are_one_sentence():
+    assert "--threads" in _one_sentence_error(convforge("profile", "resnet20", "--latency", "--threads", "0"))
+    assert "in_chans" in _one_sentence_error(convforge("profile", "resnet20", "--set", "in_chans=abc"))
+    assert "'foo'" in _one_sentence_error(convforge("profile", "timm:resnet18", "--set", "foo=1"))

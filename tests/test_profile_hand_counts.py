@@ -206,3 +206,27 @@ def test_functional_calls_are_charged_to_the_innermost_module():
     assert rows[""].macs["macs"] == result.macs == 4 * 25 * 27 + 8
     assert rows["inner"].output_shape == (1, 4, 5, 5)
     assert rows[""].params == 4 * 27 + 4 * 2 + 2
+
+
+def test_fused_and_unfused_attention_give_the_same_macs_and_thop_totals():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = torch.randn(1, 2, 6, 8), torch.randn(1, 2, 6, 8), torch.randn(1, 2, 6, 8)
+    fused = convforge.profile(Attention(), (q, k, v))
+    with sdpa_kernel(SDPBackend.MATH):
+        unfused = convforge.profile(Attention(), (q, k, v))
+    for convention in ("macs", "thop"):
+        assert fused.macs_by_convention[convention] == unfused.macs_by_convention[convention]
+    # the unfused path scales q and k separately, which `full` sees as extra elementwise work
+    assert unfused.macs_by_convention["full"] > fused.macs_by_convention["full"]
+
+
+def test_spatial_means_are_pools_and_other_means_are_reductions():
+    class Means(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3)).sum() + x.mean(1).sum()
+
+    result = convforge.profile(Means(), (3, 4, 4), convention="full")
+    assert result.macs_of(op="mean", convention="thop") == 3 * 16 + 3  # only the global pool
+    assert result.by_category["pooling"] == 3 * 16 + 3
+    assert result.by_category["reduction"] >= 3 * 16 + 16

@@ -44,7 +44,7 @@ def test_flops_are_twice_macs_in_every_convention():
 
 def test_full_convention_reports_each_class_separately():
     result = convforge.profile(convforge.create_model("resnet20"), (3, 32, 32), convention="full")
-    assert {"conv", "matmul", "norm", "activation", "elementwise", "reduction"} <= set(result.by_category)
+    assert {"conv", "matmul", "norm", "activation", "elementwise", "pooling"} <= set(result.by_category)
     assert sum(result.by_category.values()) == result.macs
 
 
@@ -125,3 +125,46 @@ def test_plot_writes_a_png_chart(tmp_path):
     result = convforge.profile(convforge.create_model("resnet20"), (3, 32, 32))
     path = plot_profile(result, tmp_path / "charts" / "resnet20.png", depth=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_child_exception_caught_by_its_parent_does_not_corrupt_attribution():
+    class Fragile(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("no fast path")
+
+    class Careful(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fast = Fragile()
+            self.conv = nn.Conv2d(2, 2, 1, bias=False)
+
+        def forward(self, x):
+            try:
+                return self.fast(x)
+            except RuntimeError:
+                return self.conv(x) * 2
+
+    result = convforge.profile(Careful(), (2, 4, 4), convention="full")
+    rows = {row.path: row for row in result.modules}
+    assert rows["fast"].macs["full"] == 0
+    assert rows[""].macs["full"] == rows["conv"].macs["full"] + 2 * 16  # the multiply belongs to the parent
+
+
+def test_torchscript_submodules_are_profiled_without_hooks():
+    model = nn.Sequential(nn.Linear(4, 4), torch.jit.script(nn.Linear(4, 4)))
+    result = convforge.profile(model, (4,))
+    assert result.macs == 32
+    assert all(not m._forward_hooks for m in model.modules() if not isinstance(m, torch.jit.ScriptModule))
+
+
+def test_views_of_existing_tensors_allocate_no_activation_memory():
+    class PositionalTable(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = torch.randn(1, 10_000, 8)  # a plain attribute, not a buffer
+
+        def forward(self, x):
+            return x + self.table[:, :4]
+
+    result = convforge.profile(PositionalTable(), (4, 8))
+    assert result.activation_peak_bytes == 4 * 8 * 4

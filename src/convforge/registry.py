@@ -14,13 +14,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from convforge.errors import ConvforgeError, UnknownModelError
+from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
 
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
@@ -168,24 +169,36 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         import timm
 
         overrides.setdefault("pretrained", False)
-        return timm.create_model(name[len(TIMM_PREFIX) :], **overrides)
+        return _build(name, timm.create_model, name[len(TIMM_PREFIX) :], **overrides)
     if name.startswith(TORCHVISION_PREFIX):
         from torchvision import models as tv_models
 
-        return tv_models.get_model(name[len(TORCHVISION_PREFIX) :], **overrides)
-    kwargs = {"num_classes": info.num_classes, "in_chans": info.input_size[0], **overrides}
+        tv_name = name[len(TORCHVISION_PREFIX) :]
+        builder = tv_models.get_model_builder(tv_name)
+        if "weights_backbone" in inspect.signature(builder).parameters:
+            overrides.setdefault("weights_backbone", None)  # segmentation/detection default to a download
+        return _build(name, builder, **overrides)
     assert info.factory is not None
+    kwargs = {"num_classes": info.num_classes, "in_chans": info.input_size[0], **overrides}
+    return _build(name, info.factory, **kwargs)
+
+
+def _build(name: str, builder: Callable[..., nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    """Call a model builder, turning a rejected override into one clear sentence."""
     try:
-        return info.factory(**kwargs)
-    except TypeError as err:
-        if "unexpected keyword argument" in str(err):
-            raise ConvforgeError(f"model {name!r} does not accept an override: {err}") from None
-        raise
+        return builder(*args, **kwargs)
+    except (TypeError, ValueError, RuntimeError) as err:
+        reason = " ".join(str(err).split())
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if k not in ("pretrained", "weights_backbone"))
+        raise ConvforgeError(f"could not build model {name!r} with {shown or 'its defaults'}: {reason}") from err
 
 
 def default_input_size(name: str, **overrides: Any) -> tuple[int, ...]:
     """The per-sample input shape (C, H, W) a model expects by default, honouring an ``in_chans`` override."""
     size = get_model_info(name).input_size
     if "in_chans" in overrides:
-        size = (int(overrides["in_chans"]), *size[1:])
+        channels = overrides["in_chans"]
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise InvalidValueError(f"in_chans must be a positive integer, got {channels!r}")
+        size = (channels, *size[1:])
     return size

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
+from convforge.errors import ConvforgeError
 from convforge.profile import CONVENTIONS, plot_profile, profile
 from convforge.registry import create_model, default_input_size
 
@@ -37,6 +38,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for option in ("batch", "runs", "threads"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise ConvforgeError(f"--{option} must be a positive integer, got {value}")
+    if args.warmup < 0:
+        raise ConvforgeError(f"--warmup must be zero or more, got {args.warmup}")
     overrides = parse_overrides(args.set)
     size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
     model = create_model(args.model, **overrides)
@@ -62,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             print()
             print(result.module_table(args.depth))
     if args.plot:
-        written = plot_profile(result, args.plot, depth=args.depth or 1)
+        try:
+            written = plot_profile(result, args.plot, depth=args.depth or 1)
+        except OSError as err:
+            raise ConvforgeError(f"could not write the chart to {args.plot!r}: {err.strerror or err}") from None
         print(f"chart written to {written}", file=sys.stderr)
     return 0

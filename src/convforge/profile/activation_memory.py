@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
+from typing import Any
 
 import torch
+from torch.utils._pytree import tree_flatten
 
 
 class ActivationMemoryTracker:
@@ -34,13 +36,18 @@ class ActivationMemoryTracker:
             return None
         return (t.device.type, t.device.index, storage.data_ptr())
 
-    def on_outputs(self, tensors: Iterable[torch.Tensor]) -> None:
-        """Account for the tensors one operation returned."""
+    def on_outputs(self, tensors: Iterable[torch.Tensor], op_args: Any = ()) -> None:
+        """Account for the tensors one operation (called with ``op_args``) returned."""
         for t in tensors:
             key = self._key(t)
             if key is None or key in self._external or id(t) in self._seen:
                 continue
             entry = self._live.get(key)
+            if entry is None and key in self._input_keys(op_args):
+                # a view of a tensor that existed before (a plain attribute, a constant):
+                # it allocates nothing, and neither will later views of it
+                self._external.add(key)
+                continue
             if entry is None:
                 entry = self._live[key] = [t.untyped_storage().nbytes(), 0]
                 self.current_bytes += entry[0]
@@ -48,6 +55,10 @@ class ActivationMemoryTracker:
             entry[1] += 1
             self._seen.add(id(t))
             weakref.finalize(t, self._release, key, id(t))
+
+    def _input_keys(self, op_args: Any) -> set:
+        leaves, _ = tree_flatten(op_args)
+        return {self._key(a) for a in leaves if isinstance(a, torch.Tensor)}
 
     def _release(self, key: tuple, tensor_id: int) -> None:
         self._seen.discard(tensor_id)

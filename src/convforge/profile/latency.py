@@ -62,9 +62,15 @@ def measure_latency(
     """
     if runs < 1 or warmup < 0:
         raise InvalidValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    if threads is not None and threads < 1:
+        raise InvalidValueError(f"threads must be a positive integer, got {threads}")
     first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
     device = first.device if first is not None else torch.device("cpu")
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     previous_threads = torch.get_num_threads()
     was_training = model.training
     if threads is not None:

@@ -16,13 +16,18 @@ Conventions (all in MACs; FLOPs = 2 × MACs in every convention):
     (× 2 again with an affine), nearest upsample = output elements, bilinear = 11 ×,
     bicubic = 259 ×, average pooling = one add per pooled input plus one divide per
     output, softmax = 3n − 1 per row, PReLU = elements; activations, max pooling,
-    concatenation and conv bias = 0. Nearest upsampling follows thop up to 2.0, the
+    concatenation and conv bias = 0. A mean over all spatial axes is a global average
+    pool and counted as one; other means are reductions, free as in thop. Nearest upsampling follows thop up to 2.0, the
     releases behind published figures such as LeYOLO's; ultralytics-thop 2.2 counts it
     as 0.
 ``full``
     Every operation: the products (with bias adds), normalisation, activations,
     elementwise arithmetic, pooling, reductions, softmax and resampling, each
     non-product operation counting as one MAC as in ``thop``.
+
+Operations PyTorch decomposes before dispatch are counted as their parts: ``nn.RMSNorm``
+on the CPU, for instance, is elementwise arithmetic and a reduction, not a norm.
+Recurrent layers (``mkldnn_rnn_layer``) have no formula yet and are listed as uncounted.
 
 Each operation also carries a *category* (``conv``, ``matmul``, ``attention``,
 ``norm``, ``activation``, ``elementwise``, ``pooling``, ``reduction``, ``softmax``,
@@ -68,7 +73,7 @@ class OpCost:
         return getattr(self, convention)
 
 
-CostRule = Callable[[tuple, dict, Any], "OpCost | tuple[OpCost, ...]"]
+CostRule = Callable[[tuple, dict, Any], "OpCost | tuple[OpCost, ...] | None"]
 
 
 def _numel(shape) -> int:
@@ -130,19 +135,39 @@ def _mv(args: tuple, kwargs: dict, out: Any) -> OpCost:
     return OpCost("matmul", macs, macs, macs)
 
 
+def _cdist(args: tuple, kwargs: dict, out: Any) -> OpCost:
+    # pairwise distances: one multiply-accumulate per coordinate of every pair
+    macs = _first_tensor(out).numel() * args[0].shape[-1]
+    return OpCost("matmul", macs, macs, 2 * macs)
+
+
+def _trilinear(args: tuple, kwargs: dict, out: Any) -> OpCost | None:
+    # F.bilinear's kernel, called as _trilinear(x1, weight[out, in1, in2], x2, ...):
+    # y_k = x1ᵀ·W_k·x2 takes in1 × in2 MACs per output; thop charges (in1 + 1) × in2.
+    x1, weight, x2 = args[0], args[1], args[2]
+    if weight.dim() != 3:
+        return None
+    outputs, in1, in2 = _first_tensor(out).numel(), x1.shape[-1], x2.shape[-1]
+    macs = outputs * in1 * in2
+    return OpCost("matmul", macs, outputs * (in1 + 1) * in2, macs)
+
+
 def _dot(args: tuple, kwargs: dict, out: Any) -> OpCost:
     macs = args[0].numel()
     return OpCost("matmul", macs, macs, macs)
 
 
-def _sdpa(args: tuple, kwargs: dict, out: Any) -> OpCost:
+def _sdpa(args: tuple, kwargs: dict, out: Any) -> tuple[OpCost, ...]:
+    # The fused kernels. thop counts only the two products of F.scaled_dot_product_attention;
+    # when PyTorch takes the unfused path instead (scale, bmm, _safe_softmax, bmm) the same
+    # macs and thop totals come out, in the matmul and softmax categories.
     q, k, v = args[0], args[1], args[2]
     rows = _numel(q.shape[:-1])  # batch × heads × queries
     keys = k.shape[-2]
     macs = rows * keys * (q.shape[-1] + v.shape[-1])  # Q·Kᵀ, then softmax(·)·V
     scale = rows * keys
     softmax = rows * (3 * keys - 1)
-    return OpCost("attention", macs, macs, macs + scale + softmax)
+    return OpCost("attention", macs, macs, macs + scale), OpCost("softmax", 0, 0, softmax)
 
 
 def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> tuple[OpCost, ...]:
@@ -167,14 +192,16 @@ def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> tuple[O
 # ---------------------------------------------------------------- normalisation
 
 
-def _norm(input_index: int, weight_index: int, training_index: int | None = None) -> CostRule:
+def _norm(input_index: int, weight_index: int, training_index: int | None = None, stats: bool = False) -> CostRule:
+    """Normalisation; ``stats`` for norms that always compute their statistics (LayerNorm, GroupNorm)."""
+
     def rule(args: tuple, kwargs: dict, out: Any) -> OpCost:
         n = args[input_index].numel()
         affine = len(args) > weight_index and args[weight_index] is not None
         cost = 2 * n * (2 if affine else 1)  # normalise (2/elt), then scale and shift (2/elt)
         training = training_index is not None and len(args) > training_index and bool(args[training_index])
-        stats = 2 * n if training else 0  # batch mean and variance
-        return OpCost("norm", 0, cost, cost + stats)
+        statistics = 2 * n if (stats or training) else 0  # mean and variance
+        return OpCost("norm", 0, cost, cost + statistics)
 
     return rule
 
@@ -198,6 +225,7 @@ ACTIVATION_COSTS = {
     "hardswish": 4,
     "sigmoid": 3,
     "log_sigmoid": 4,
+    "log_sigmoid_forward": 4,
     "silu": 4,
     "tanh": 5,
     "softplus": 3,
@@ -227,7 +255,8 @@ ELEMENTWISE_COSTS = {
             "pow square sin cos tan asin acos atan atan2 sinh cosh erf erfc erfinv floor ceil round trunc frac "
             "remainder fmod clamp clamp_min clamp_max clip maximum minimum fmax fmin where lerp hypot "
             "eq ne lt le gt ge logical_and logical_or logical_xor logical_not bitwise_and bitwise_or bitwise_xor "
-            "bitwise_not isnan isinf nan_to_num masked_fill xlogy sgn heaviside copysign"
+            "bitwise_not isnan isinf nan_to_num masked_fill xlogy sgn heaviside copysign floor_divide logit "
+            "scatter_add index_add"
         ).split(),
         1,
     ),
@@ -307,24 +336,30 @@ def _adaptive_max_pool(args: tuple, kwargs: dict, out: Any) -> OpCost:
 
 
 def _mean(args: tuple, kwargs: dict, out: Any) -> OpCost:
-    # A mean over the spatial axes is how PyTorch runs a global average pool
-    # (AdaptiveAvgPool2d(1)), and thop counts that pool: one add per input, one divide per output.
+    # A mean over every axis after the channels is how PyTorch runs a global average pool
+    # (AdaptiveAvgPool2d(1), x.mean((2, 3))), which thop counts as a pool: one add per input,
+    # one divide per output. Any other mean is a reduction, which thop does not count.
     x, y = args[0], _first_tensor(out)
     cost = x.numel() + y.numel()
-    return OpCost("reduction", 0, cost, cost)
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    if dims is not None and x.dim() >= 3:
+        axes = {d % x.dim() for d in ([dims] if isinstance(dims, int) else dims)}
+        if axes == set(range(2, x.dim())):
+            return OpCost("pooling", 0, cost, cost)
+    return OpCost("reduction", 0, 0, cost)
 
 
 def _reduction(args: tuple, kwargs: dict, out: Any) -> OpCost:
     return OpCost("reduction", 0, 0, args[0].numel())
 
 
-def _softmax(log: bool) -> CostRule:
+def _softmax(log: bool, thop_counts: bool = True) -> CostRule:
     def rule(args: tuple, kwargs: dict, out: Any) -> OpCost:
         x, dim = args[0], args[1]
         n = x.shape[dim] if x.dim() else 1
         rows = x.numel() // n if n else 0
         cost = rows * (n + max(n - 1, 0) + n) + (rows if log else 0)  # exp, sum, divide (and a log)
-        return OpCost("softmax", 0, cost, cost)
+        return OpCost("softmax", 0, cost if thop_counts else 0, cost)
 
     return rule
 
@@ -367,18 +402,21 @@ DATA_MOVEMENT = (
     "native_channel_shuffle lift_fresh lift_fresh_copy arange scalar_tensor embedding unfold im2col col2im "
     "slice_scatter select_scatter index_put _unsafe_index _unsafe_index_put scatter masked_select nonzero "
     "tril triu bernoulli rand rand_like randn randn_like randint randperm normal uniform _local_scalar_dense "
-    "set resize _index_put_impl diagonal movedim swapaxes split_copy unbind_copy view_copy"
+    "set resize _index_put_impl diagonal movedim swapaxes split_copy unbind_copy view_copy unsafe_split "
+    "unsafe_split_with_sizes unsafe_chunk linspace max_unpool2d max_unpool3d _embedding_bag_forward_only"
 ).split()
 
 
 def _build_table() -> dict[str, CostRule]:
     table: dict[str, CostRule] = {}
-    for name in ("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution",
-                 "cudnn_convolution_transpose", "mkldnn_convolution", "_slow_conv2d_forward",
-                 "slow_conv_transpose2d", "slow_conv3d_forward", "slow_conv_dilated2d"):  # fmt: skip
+    # Every convolution reaches the dispatcher as one of these (input, weight, bias, stride,
+    # padding, dilation, transposed, ...); backend kernels run below it and are never seen.
+    for name in ("convolution", "_convolution", "convolution_overrideable"):
         table[name] = _convolution
     table.update(mm=_mm, addmm=_addmm, bmm=_bmm, baddbmm=_baddbmm, addmv=_addmv, mv=_mv, dot=_dot, vdot=_dot)
     table["_addmm_activation"] = _addmm
+    table["_cdist_forward"] = _cdist
+    table["_trilinear"] = _trilinear
     for name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
                  "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
                  "_scaled_dot_product_fused_attention_overrideable"):  # fmt: skip
@@ -391,10 +429,10 @@ def _build_table() -> dict[str, CostRule]:
     table["_native_batch_norm_legit_functional"] = _norm(0, 1, 5)
     table["_batch_norm_with_update"] = _norm(0, 1, None)
     table["_batch_norm_no_update"] = _norm(0, 1)
-    table["native_layer_norm"] = _norm(0, 2)
-    table["native_group_norm"] = _norm(0, 1)
-    table["_fused_rms_norm"] = _norm(0, 2)
-    table["rms_norm"] = _norm(0, 2)
+    table["native_layer_norm"] = _norm(0, 2, stats=True)
+    table["native_group_norm"] = _norm(0, 1, stats=True)
+    table["_fused_rms_norm"] = _norm(0, 2, stats=True)
+    table["_weight_norm_interface"] = _norm(0, 1, stats=True)
     for name in ACTIVATION_COSTS:
         table[name] = _activation(name)
     for name in ELEMENTWISE_COSTS:
@@ -406,7 +444,8 @@ def _build_table() -> dict[str, CostRule]:
         table[f"adaptive_avg_pool{dims}d"] = _adaptive_avg_pool
         table[f"_adaptive_avg_pool{dims}d"] = _adaptive_avg_pool
         table[f"adaptive_max_pool{dims}d"] = _adaptive_max_pool
-    table["mkldnn_max_pool2d"] = _max_pool(2)
+    table["fractional_max_pool2d"] = _max_pool(2)
+    table["fractional_max_pool3d"] = _max_pool(3)
     table["mean"] = _mean
     for name in ("sum", "prod", "amax", "amin", "max", "min", "argmax", "argmin", "var", "std", "var_mean",
                  "std_mean", "norm", "linalg_vector_norm", "logsumexp", "cumsum", "cumprod", "all", "any",
@@ -414,7 +453,7 @@ def _build_table() -> dict[str, CostRule]:
         table[name] = _reduction
     table["_softmax"] = _softmax(log=False)
     table["_log_softmax"] = _softmax(log=True)
-    table["_safe_softmax"] = _softmax(log=False)
+    table["_safe_softmax"] = _softmax(log=False, thop_counts=False)  # only inside unfused SDPA, see _sdpa
     for dims, linear in ((1, "linear"), (2, "bilinear"), (3, "trilinear")):
         table[f"upsample_nearest{dims}d"] = _upsample("nearest")
         table[f"_upsample_nearest_exact{dims}d"] = _upsample("nearest_exact")
@@ -445,4 +484,6 @@ def cost_of(name: str, args: tuple, kwargs: dict, out: Any) -> tuple[OpCost, ...
     if rule is None:
         return None
     cost = rule(args, kwargs, out)
+    if cost is None:  # the rule does not cover this form of the operation
+        return None
     return cost if isinstance(cost, tuple) else (cost,)

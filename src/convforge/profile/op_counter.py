@@ -9,6 +9,7 @@ innermost one, and so a failing forward can say which module failed.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,11 @@ class CountingState:
     uncounted: Counter = field(default_factory=Counter)
     modules: dict[str, ModuleCall] = field(default_factory=dict)
     stack: list[str] = field(default_factory=list)
+    failed_in: dict[int, str] = field(default_factory=dict)  # id(exception) -> innermost module it left
+
+    def failing_module(self, err: BaseException) -> str:
+        """The innermost module that ``err`` propagated out of ("" for the model's own code)."""
+        return self.failed_in.get(id(err), "")
 
 
 def _shape_of(output: Any) -> Any:
@@ -64,15 +70,27 @@ def _shape_of(output: Any) -> Any:
 
 
 class ModuleStack:
-    """Forward hooks that keep ``state.stack`` equal to the paths of the modules now running."""
+    """Forward hooks that keep ``state.stack`` equal to the paths of the modules now running.
+
+    The exit hook also runs when a forward raises, so the stack stays right when a
+    parent catches a child's exception; the innermost module an exception left is
+    remembered in ``state.failed_in``. TorchScript modules take no hooks: their work
+    is charged to the nearest ordinary module above them.
+    """
 
     def __init__(self, model: nn.Module, state: CountingState) -> None:
         self.state = state
         self.handles: list[Any] = []
-        for path, module in model.named_modules():
-            state.modules.setdefault(path, ModuleCall(path, type(module).__name__))
-            self.handles.append(module.register_forward_pre_hook(self._enter(path)))
-            self.handles.append(module.register_forward_hook(self._leave(path)))
+        try:
+            for path, module in model.named_modules():
+                state.modules.setdefault(path, ModuleCall(path, type(module).__name__))
+                if isinstance(module, torch.jit.ScriptModule):
+                    continue
+                self.handles.append(module.register_forward_pre_hook(self._enter(path)))
+                self.handles.append(module.register_forward_hook(self._leave(path), always_call=True))
+        except BaseException:
+            self.remove()
+            raise
 
     def _enter(self, path: str):
         def hook(module: nn.Module, args: Any) -> None:
@@ -82,11 +100,16 @@ class ModuleStack:
 
     def _leave(self, path: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
+            stack = self.state.stack
+            if path in stack:  # pop down to this module, whatever a failing child left above it
+                del stack[len(stack) - 1 - stack[::-1].index(path) :]
+            error = sys.exc_info()[1]  # set while the hook runs because the forward raised
+            if error is not None:
+                self.state.failed_in.setdefault(id(error), path)
+                return
             call = self.state.modules[path]
             call.output_shape = _shape_of(output)
             call.calls += 1
-            if self.state.stack and self.state.stack[-1] == path:
-                self.state.stack.pop()
 
         return hook
 
@@ -116,5 +139,5 @@ class OpCounter(TorchDispatchMode):
             self.state.records.extend(OpRecord(module, name, cost) for cost in parts)
         if self.memory is not None:
             tensors, _ = tree_flatten(out)
-            self.memory.on_outputs([t for t in tensors if isinstance(t, torch.Tensor)])
+            self.memory.on_outputs([t for t in tensors if isinstance(t, torch.Tensor)], args)
         return out

@@ -84,15 +84,17 @@ def _module_rows(model: nn.Module, state: CountingState) -> list[ModuleRow]:
     return rows
 
 
-def _describe_failure(model_name: str, inputs: tuple, stack: list[str], types: dict[str, str], err: Exception) -> str:
+def _forward_error(model_name: str, inputs: tuple, state: CountingState, err: Exception) -> ForwardError:
+    """A one-sentence error naming the innermost module the exception came out of."""
+    path = state.failing_module(err)
+    module_type = state.modules[path].type if path in state.modules else ""
     shapes = ", ".join("x".join(map(str, s)) for s in _input_shapes(inputs))
     reason = " ".join(str(err).split()) or type(err).__name__
     if len(reason) > 300:
         reason = reason[:297] + "..."
-    where = ""
-    if stack and stack[-1]:
-        where = f" in module {stack[-1]!r} ({types.get(stack[-1], '?')})"
-    return f"the forward pass of {model_name} failed{where} for input {shapes}: {reason}"
+    where = f" in module {path!r} ({module_type})" if path else ""
+    message = f"the forward pass of {model_name} failed{where} for input {shapes}: {reason}"
+    return ForwardError(message, path, module_type)
 
 
 def profile(
@@ -128,21 +130,21 @@ def profile(
     state = CountingState()
     external = [*model.parameters(), *model.buffers(), *(t for t in example if isinstance(t, torch.Tensor))]
     memory = ActivationMemoryTracker(external)
-    stack = ModuleStack(model, state)
     was_training = model.training
-    model.eval()
+    stack = None
     try:
+        stack = ModuleStack(model, state)
+        model.eval()
         with torch.no_grad(), OpCounter(state, memory):
             output = model(*example)
         del output
     except Exception as err:
-        types = {path: call.type for path, call in state.modules.items()}
-        failing = state.stack[-1] if state.stack else ""
-        raise ForwardError(
-            _describe_failure(name, example, state.stack, types, err), failing, types.get(failing, "")
-        ) from err
+        if stack is None:
+            raise
+        raise _forward_error(name, example, state, err) from err
     finally:
-        stack.remove()
+        if stack is not None:
+            stack.remove()
         model.train(was_training)
 
     totals = {c: sum(r.cost.under(c) for r in state.records) for c in CONVENTIONS}
