@@ -5,7 +5,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: demo test test-all bench lint clean
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test test-all bench lint clean fashion-mnist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +21,20 @@ $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
 	$(PIP) install -q -e '.[dev]'
 	@touch $@
 
-demo: $(VENV)/.installed
-	$(VENV)/bin/convforge models 'simplenet*'
-	$(VENV)/bin/convforge profile simplenet_cifar_5m --latency --per-module --depth 1
-	$(VENV)/bin/convforge profile timm:resnet18 --input 3x224x224 --convention thop
+# Fashion-MNIST from Debian's dataset-fashion-mnist package (convforge finds it there).
+fashion-mnist:
+	@test -f $(FASHION_MNIST) || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) \
+		|| echo "could not install dataset-fashion-mnist; convforge will look for Fashion-MNIST elsewhere"
 
-test: $(VENV)/.dev-installed
+# The main job: train a SimpleNet and a ResNet-20 on Fashion-MNIST, then compare them.
+demo: $(VENV)/.installed fashion-mnist
+	$(VENV)/bin/convforge compare 'simplenet_cifar_310k[width=0.5,pool_drop=0,drop_rate=0]' 'resnet20[epochs=1]' \
+		--recipe recipes/fashion-mnist-short.yaml --project runs/demo
+
+test: $(VENV)/.dev-installed fashion-mnist
 	$(PYTEST) -q
 
-test-all: $(VENV)/.dev-installed
+test-all: $(VENV)/.dev-installed fashion-mnist
 	$(PYTEST) -q -m "slow or not slow"
 
 bench: $(VENV)/.dev-installed

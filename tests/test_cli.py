@@ -84,3 +84,44 @@ def test_bad_latency_options_and_overrides_are_one_sentence():
     assert "--threads" in _one_sentence_error(convforge("profile", "resnet20", "--latency", "--threads", "0"))
     assert "in_chans" in _one_sentence_error(convforge("profile", "resnet20", "--set", "in_chans=abc"))
     assert "'foo'" in _one_sentence_error(convforge("profile", "timm:resnet18", "--set", "foo=1"))
+
+
+TRAIN = ["--set", "width=0.25", "--data", "fashion-mnist", "--train-subset", "512", "--val-subset", "256",
+         "--epochs", "1", "--quiet"]  # fmt: skip
+
+
+def test_train_eval_and_predict_from_the_command_line(tmp_path):
+    run = convforge("train", "simplenet_cifar_310k", *TRAIN, "--project", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    run_dir = tmp_path / "classify" / "simplenet_cifar_310k"
+    assert str(run_dir) in run.stdout and "epoch   1/1" in run.stdout
+
+    evaluated = convforge("eval", str(run_dir))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "top1" in evaluated.stdout and "(10000 examples)" in evaluated.stdout
+
+    from torchvision.io import write_png
+
+    from convforge.data import load_dataset
+
+    write_png(load_dataset("fashion-mnist", "test").images[0], str(tmp_path / "item.png"))
+    predicted = convforge("predict", str(run_dir / "checkpoints" / "best.safetensors"), str(tmp_path / "item.png"),
+                          "--top-k", "3")  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    assert "probability" in predicted.stdout and predicted.stdout.count("%") == 3
+
+
+def test_compare_prints_the_table_and_the_plot_path(tmp_path):
+    run = convforge("compare", "simplenet_cifar_310k[width=0.25]", "resnet20[epochs=1]", "--data", "fashion-mnist",
+                    "--train-subset", "256", "--val-subset", "128", "--epochs", "1", "--project", str(tmp_path),
+                    "--quiet")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "test top-1" in run.stdout and "resnet20" in run.stdout and "simplenet_cifar_310k[width=0.25]" in run.stdout
+    assert (tmp_path / "compare" / "fashion-mnist" / "accuracy_vs_macs.png").is_file()
+
+
+def test_training_errors_are_one_sentence(tmp_path):
+    line = _one_sentence_error(convforge("train", "resnet20", "--data", "imagenet-21k", "--project", str(tmp_path)))
+    assert "imagenet-21k" in line and "fashion-mnist" in line
+    line = _one_sentence_error(convforge("eval", str(tmp_path / "nothing")))
+    assert "nothing" in line

@@ -1,5 +1,8 @@
 """convforge: build, measure, train, transform, search and explain efficient convolutional networks."""
 
+from convforge.engine.predict import predict
+from convforge.engine.recipe import Recipe
+from convforge.engine.trainer import evaluate, train
 from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.profile import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
@@ -10,11 +13,15 @@ __all__ = [
     "ConvforgeError",
     "ForwardError",
     "ProfileResult",
+    "Recipe",
     "UnknownModelError",
     "create_model",
+    "evaluate",
     "get_model_info",
     "list_models",
     "measure_latency",
+    "predict",
     "profile",
     "register_model",
+    "train",
 ]

@@ -6,10 +6,17 @@ import argparse
 import sys
 
 from convforge import __version__
-from convforge.cli import models_command, profile_command
+from convforge.cli import (
+    compare_command,
+    eval_command,
+    models_command,
+    predict_command,
+    profile_command,
+    train_command,
+)
 from convforge.errors import ConvforgeError
 
-COMMANDS = (models_command, profile_command)
+COMMANDS = (models_command, profile_command, train_command, eval_command, predict_command, compare_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

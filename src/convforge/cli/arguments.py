@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from convforge.errors import ConvforgeError
+from convforge.overrides import parse_overrides
+
+__all__ = ["parse_input_size", "parse_overrides"]
 
 
 def parse_input_size(text: str) -> tuple[int, ...]:
@@ -18,26 +21,3 @@ def parse_input_size(text: str) -> tuple[int, ...]:
             "for example 3x224x224 (or CxDxHxW for 3-D inputs)"
         )
     return size
-
-
-def parse_overrides(pairs: list[str] | None) -> dict[str, object]:
-    """Parse ``key=value`` model overrides; values are read as int, float or bool when they look like one."""
-    overrides: dict[str, object] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise ConvforgeError(f"model override {pair!r} is not of the form key=value, e.g. num_classes=100")
-        overrides[key] = _scalar(value)
-    return overrides
-
-
-def _scalar(value: str) -> object:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value

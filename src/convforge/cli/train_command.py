@@ -1,0 +1,78 @@
+"""``convforge train MODEL --data NAME``: train a model and write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from convforge.cli.arguments import parse_overrides
+from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
+from convforge.engine.trainer import train
+from convforge.errors import ConvforgeError
+
+# command-line option -> recipe field
+RECIPE_OPTIONS = {
+    "data": "data", "data_root": "data_root", "epochs": "epochs", "batch": "batch_size", "lr": "lr", "opt": "opt",
+    "sched": "sched", "warmup": "warmup_epochs", "wd": "weight_decay", "label_smoothing": "label_smoothing",
+    "ema": "ema_decay", "grad_clip": "grad_clip", "seed": "seed", "name": "name", "project": "project",
+    "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
+    "flip": "flip", "channels_last": "channels_last", "compile": "compile", "device": "device",
+}  # fmt: skip
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on a dataset",
+        description="Train a registered model (or timm:<name>) and write runs/<task>/<name>: config.yaml, "
+        "metrics.csv, checkpoints/, plots/curves.png and profile.json.",
+    )
+    parser.add_argument("model", nargs="?", help="model name; omit with --resume")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its last checkpoint")
+    add_recipe_options(parser)
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model override, e.g. --set width=0.5")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """The recipe options shared by ``train`` and ``compare``."""
+    parser.add_argument("--data", help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits")
+    parser.add_argument("--data-root", help="folder holding the dataset (else $CONVFORGE_DATA, system locations)")
+    parser.add_argument("--recipe", help="YAML file of recipe fields; options given here override it")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch", type=int, help="batch size per process")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default depends on --opt)")
+    parser.add_argument("--opt", choices=OPTIMIZERS)
+    parser.add_argument("--sched", choices=SCHEDULES)
+    parser.add_argument("--warmup", type=float, help="warm-up epochs")
+    parser.add_argument("--wd", type=float, help="weight decay")
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--ema", type=float, help="EMA decay of weights, e.g. 0.999 (0 = off)")
+    parser.add_argument("--grad-clip", type=float, help="max global gradient norm (0 = off)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--name", help="run name (default: the model name)")
+    parser.add_argument("--project", help="folder of run directories (default: runs)")
+    parser.add_argument("--train-subset", type=int, help="train on this many random examples (0 = all)")
+    parser.add_argument("--val-subset", type=int, help="validate on this many random examples (0 = all)")
+    parser.add_argument("--crop-padding", type=int, help="random translation in pixels (0 = off)")
+    parser.add_argument("--cutout", type=int, help="cutout square size in pixels (0 = off)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random horizontal flips")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    parser.add_argument("--device", help="auto, cpu or cuda[:N]")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {field: getattr(args, option) for option, field in RECIPE_OPTIONS.items()}
+    if args.resume:
+        result = train(None, resume=args.resume, progress=not args.quiet, **{k: v for k, v in overrides.items()
+                                                                              if k == "epochs" and v})  # fmt: skip
+    else:
+        if not args.model:
+            raise ConvforgeError("name a model to train, e.g. convforge train resnet20 --data fashion-mnist")
+        result = train(args.model, recipe=args.recipe, model_kwargs=parse_overrides(args.set),
+                       progress=not args.quiet, **overrides)  # fmt: skip
+    if result.metrics and result.rank == 0:
+        best = result.best()
+        print(f"best val top1 {best['val_top1']:.2f} % at epoch {best['epoch']}; run directory: {result.run_dir}")
+    return 0

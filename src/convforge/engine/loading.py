@@ -1,0 +1,52 @@
+"""Rebuild a trained model from a run directory or a checkpoint file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from convforge.engine.checkpoint import load_checkpoint
+from convforge.errors import ConvforgeError
+from convforge.registry import create_model
+
+
+@dataclass
+class TrainedModel:
+    """A model with its trained weights, and what its run recorded."""
+
+    model: nn.Module
+    config: dict[str, Any]  # recipe, classes, normalisation, ...
+    checkpoint: Path
+
+
+def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
+    """A checkpoint file from a file path or a run directory (its ``which`` checkpoint, else ``last``)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (which, "last"):
+            candidate = path / "checkpoints" / f"{name}.safetensors"
+            if candidate.is_file():
+                return candidate
+        raise ConvforgeError(f"{path} has no checkpoints/{which}.safetensors or last.safetensors")
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    if not path.is_file():
+        raise ConvforgeError(f"no checkpoint or run directory at {path}")
+    return path
+
+
+def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") -> TrainedModel:
+    """Build the registered model a checkpoint was trained from and load its weights (EMA ones if present)."""
+    file = resolve_checkpoint(path, which)
+    ckpt = load_checkpoint(file)
+    name = ckpt.meta.get("model")
+    if not name:
+        raise ConvforgeError(f"{file} was trained from a module, not a registered name; build the module and load "
+                             "its weights with convforge.engine.checkpoint.load_checkpoint")  # fmt: skip
+    model = create_model(name, **(ckpt.meta.get("model_kwargs") or {}))
+    weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
+    model.load_state_dict(weights)
+    return TrainedModel(model.eval(), ckpt.meta, file)

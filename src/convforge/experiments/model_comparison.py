@@ -1,0 +1,171 @@
+"""Train several models with one recipe and compare them: params, MACs, latency, accuracy, time.
+
+This is convforge's main job, the one ``make demo`` runs. Every model is trained by
+:func:`convforge.train` on the same data and recipe; then each is profiled at its
+input size (MACs in the ``macs`` convention, CPU latency at batch 1) and scored on
+the full test split. The result is a table and a plot of accuracy against MACs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from convforge.engine.atomic import write_atomic, write_text_atomic
+from convforge.engine.recipe import Recipe
+from convforge.engine.trainer import train
+from convforge.errors import ConvforgeError
+from convforge.overrides import parse_overrides
+from convforge.profile import profile
+from convforge.tables import human_count, text_table
+
+_SPEC = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<overrides>[^\[\]]*)\])?$")
+
+
+@dataclass
+class ModelSpec:
+    """A model name with optional overrides, written ``name[key=value,...]``.
+
+    Keys that are recipe fields (``epochs=1``) change that model's recipe; the others
+    go to the model's builder (``width=0.5``).
+    """
+
+    name: str
+    overrides: dict[str, Any]
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        match = _SPEC.match(text.strip())
+        if match is None:
+            raise ConvforgeError(f"model {text!r} is not of the form name or name[key=value,...]")
+        pairs = [p for p in (match["overrides"] or "").split(",") if p.strip()]
+        return cls(match["name"], parse_overrides([p.strip() for p in pairs]))
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(recipe overrides, model overrides)."""
+        recipe_fields = {f.name for f in fields(Recipe)}
+        recipe = {k: v for k, v in self.overrides.items() if k in recipe_fields}
+        return recipe, {k: v for k, v in self.overrides.items() if k not in recipe_fields}
+
+    @property
+    def label(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.overrides.items())
+        return f"{self.name}[{extra}]" if extra else self.name
+
+
+@dataclass
+class ComparisonRow:
+    """One trained model's figures."""
+
+    model: str
+    params: int
+    macs: int
+    latency_ms: float
+    top1: float
+    train_time_s: float
+    epochs: int
+    run_dir: str
+
+
+def compare_models(
+    models: list[str],
+    data: str = "fashion-mnist",
+    latency_runs: int = 30,
+    progress: bool = True,
+    **recipe: Any,
+) -> tuple[list[ComparisonRow], Path]:
+    """Train each model spec on ``data`` with the same ``recipe`` fields, then measure it.
+
+    Returns the rows (top-1 in % on the test split, latency in ms at batch 1, MACs in
+    the ``macs`` convention) and the folder holding ``comparison.csv``, ``comparison.json``
+    and ``accuracy_vs_macs.png``.
+    """
+    if not models:
+        raise ConvforgeError("name at least one model to compare")
+    specs = [ModelSpec.parse(m) for m in models]
+    rows: list[ComparisonRow] = []
+    project = recipe.get("project") or "runs"
+    for spec in specs:
+        print(f"\n== {spec.label}", flush=True)
+        recipe_overrides, model_overrides = spec.split()
+        result = train(spec.name, data, model_kwargs=model_overrides, progress=progress,
+                       **{**recipe, **recipe_overrides})  # fmt: skip
+        measured = profile(result.model, result.input_size, latency=True, runs=latency_runs, warmup=5,
+                           name=spec.label)  # fmt: skip
+        best = result.best()
+        rows.append(
+            ComparisonRow(
+                model=spec.label,
+                params=measured.params,
+                macs=measured.macs,
+                latency_ms=measured.latency.median_ms,
+                top1=best["val_top1"],
+                train_time_s=sum(r["epoch_time_s"] for r in result.metrics),
+                epochs=len(result.metrics),
+                run_dir=str(result.run_dir),
+            )
+        )
+    out = Path(project) / "compare" / data
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "comparison.csv", to_csv(rows))
+    write_text_atomic(out / "comparison.json", json.dumps([asdict(r) for r in rows], indent=2))
+    plot_accuracy_vs_macs(rows, out / "accuracy_vs_macs.png", title=f"{data}: test top-1 against MACs")
+    return rows, out
+
+
+def comparison_table(rows: list[ComparisonRow]) -> str:
+    """The rows as a text table, best accuracy first."""
+    ordered = sorted(rows, key=lambda r: -r.top1)
+    return text_table(
+        ["model", "params", "MACs", "CPU latency", "test top-1", "train time", "epochs"],
+        [
+            (
+                r.model,
+                human_count(r.params),
+                human_count(r.macs),
+                f"{r.latency_ms:.2f} ms",
+                f"{r.top1:.2f} %",
+                f"{r.train_time_s:.0f} s",
+                r.epochs,
+            )  # fmt: skip
+            for r in ordered
+        ],
+        align="lrrrrrr",
+    )
+
+
+def to_csv(rows: list[ComparisonRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(asdict(rows[0])))
+    writer.writeheader()
+    writer.writerows(asdict(r) for r in rows)
+    return buffer.getvalue()
+
+
+def plot_accuracy_vs_macs(rows: list[ComparisonRow], path: Path, title: str = "") -> Path:
+    """Scatter of test top-1 (%) against MACs (log scale), one labelled point per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    for r in rows:
+        ax.scatter(r.macs, r.top1, s=40 + r.params / 2e4, alpha=0.8)
+        ax.annotate(f"{r.model}\n{human_count(r.params)} params, {r.latency_ms:.1f} ms", (r.macs, r.top1),
+                    textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per image (log scale)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.margins(x=0.4, y=0.2)
+    if title:
+        ax.set_title(title)
+    target = write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return target

@@ -1,0 +1,19 @@
+"""Tasks: what a batch means, how to compute a loss and how to score a model."""
+
+from __future__ import annotations
+
+from convforge.errors import InvalidValueError
+from convforge.tasks.base import Task, TaskData
+from convforge.tasks.classification import ClassificationTask
+
+TASKS = {"classify": ClassificationTask}
+
+
+def get_task(name: str) -> Task:
+    """The task registered under ``name``."""
+    if name not in TASKS:
+        raise InvalidValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[name]()
+
+
+__all__ = ["TASKS", "ClassificationTask", "Task", "TaskData", "get_task"]

@@ -1,0 +1,214 @@
+"""Training and evaluation on real data (small subsets of Fashion-MNIST), run directories and resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import convforge
+from convforge.engine.checkpoint import load_checkpoint
+from convforge.engine.optim import lr_factor
+from convforge.engine.recipe import Recipe
+from convforge.engine.run_dir import RunDir
+from convforge.engine.trainer import NonFiniteLossError
+from convforge.errors import ConvforgeError
+
+TINY = {"width": 0.25}  # SimpleNet-310K at a quarter width: seconds per epoch on 2 cores
+FAST = dict(data="fashion-mnist", train_subset=1024, val_subset=512, batch_size=128, progress=False)
+
+
+def tiny_run(tmp_path, **overrides):
+    settings = {**FAST, "project": str(tmp_path), **overrides}
+    return convforge.train("simplenet_cifar_310k", model_kwargs=TINY, **settings)
+
+
+def test_one_epoch_trains_evaluates_and_writes_the_run_directory(tmp_path):
+    result = tiny_run(tmp_path, epochs=1)
+    run = result.run_dir
+    assert run == tmp_path / "classify" / "simplenet_cifar_310k"
+    for name in ("config.yaml", "metrics.csv", "profile.json", "plots/curves.png", "checkpoints/last.safetensors",
+                 "checkpoints/last.json", "checkpoints/best.safetensors", "checkpoints/best.json"):  # fmt: skip
+        assert (run / name).is_file(), name
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["recipe"]["epochs"] == 1 and config["model_kwargs"]["in_chans"] == 1
+    row = result.metrics[0]
+    assert set(row) >= {"train_loss", "val_loss", "val_top1", "val_top5", "lr", "images_per_s", "epoch_time_s"}
+    assert row["val_top1"] > 20  # well above chance (10 %) after one short epoch on real images
+    profile = json.loads((run / "profile.json").read_text())
+    assert profile["params"] == sum(p.numel() for p in result.model.parameters())
+    sidecar = json.loads((run / "checkpoints/last.json").read_text())
+    assert sidecar["epoch"] == 1 and "optimizer" in sidecar and "scheduler" in sidecar
+    metrics = convforge.evaluate(run)
+    assert metrics["count"] == 10_000  # evaluation uses the full test split
+    assert 0 <= metrics["top1"] <= metrics["top5"] <= 100
+
+
+def test_a_second_run_with_the_same_name_gets_a_numbered_directory(tmp_path):
+    tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128)
+    second = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128)
+    assert second.run_dir.name == "simplenet_cifar_310k-2"
+
+
+def _train_command(project, *extra):
+    return [sys.executable, "-m", "convforge", "train", "simplenet_cifar_310k", "--set", "width=0.25", "--data",
+            "fashion-mnist", "--train-subset", "2048", "--val-subset", "512", "--batch", "128", "--epochs", "3",
+            "--ema", "0.9", "--label-smoothing", "0.1", "--grad-clip", "5", "--seed", "7", "--project", str(project),
+            "--quiet", *extra]  # fmt: skip
+
+
+def _epoch_row(run_dir, epoch):
+    row = {k: v for k, v in RunDir(run_dir).read_metrics()[epoch - 1].items()}
+    return {k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr")}
+
+
+def test_a_run_killed_after_epoch_2_resumes_to_the_same_epoch_3_as_an_uninterrupted_run(tmp_path):
+    env = {**os.environ, "CONVFORGE_OFFLINE": "1"}
+    whole = subprocess.run(_train_command(tmp_path / "whole"), env=env, capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+
+    run_dir = tmp_path / "killed" / "classify" / "simplenet_cifar_310k"
+    process = subprocess.Popen(_train_command(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    sidecar = run_dir / "checkpoints" / "last.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if sidecar.is_file() and json.loads(sidecar.read_text() or "{}").get("epoch") == 2:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up
+    process.wait()
+    assert load_checkpoint(run_dir / "checkpoints" / "last.safetensors").epoch == 2
+
+    resumed = subprocess.run([sys.executable, "-m", "convforge", "train", "--resume", str(run_dir), "--quiet"],
+                             env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert _epoch_row(run_dir, 3) == _epoch_row(tmp_path / "whole" / "classify" / "simplenet_cifar_310k", 3)
+    assert [r["epoch"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3]
+
+
+class ExplodesInEpoch2(nn.Module):
+    """A small classifier whose output turns to NaN at its third training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+        self.steps = 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if self.training:
+            self.steps += 1
+            if self.steps >= 3:
+                out = out * float("nan")
+        return out
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    settings = {**FAST, "train_subset": 256, "val_subset": 128, "epochs": 2, "project": str(tmp_path)}
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 1.*last good checkpoint.*epoch 1"):
+        convforge.train(ExplodesInEpoch2(), name="explodes", **settings)
+    last = tmp_path / "classify" / "explodes" / "checkpoints" / "last.safetensors"
+    assert load_checkpoint(last).epoch == 1
+    assert all(torch.isfinite(t).all() for t in load_checkpoint(last).tensors["model"].values())
+
+
+def test_corrupted_or_truncated_checkpoint_is_a_clear_error(tmp_path):
+    run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128).run_dir
+    path = run / "checkpoints/last.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ConvforgeError, match="corrupted or truncated"):
+        load_checkpoint(path)
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(ConvforgeError, match="corrupted or truncated"):
+        convforge.train(None, resume=run, progress=False, epochs=2)
+
+
+def test_bad_recipe_values_are_rejected_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="opt = 'lion'.*sgd, adamw, adadelta"):
+        tiny_run(tmp_path, opt="lion")
+    with pytest.raises(ValueError, match="unknown recipe field"):
+        tiny_run(tmp_path, learning_rat=0.1)
+    assert not (tmp_path / "classify").exists()
+
+
+def test_recipe_file_is_read_and_overridden(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("opt: adamw\nepochs: 7\nlabel_smoothing: 0.1\n")
+    recipe = Recipe.from_sources(path, epochs=3)
+    assert (recipe.opt, recipe.epochs, recipe.label_smoothing, recipe.learning_rate) == ("adamw", 3, 0.1, 2e-3)
+
+
+@pytest.mark.parametrize("sched", ["cosine", "step", "onecycle", "constant"])
+def test_schedules_warm_up_linearly_then_follow_their_shape(sched):
+    recipe = Recipe(epochs=4, sched=sched, warmup_epochs=1)
+    factors = [lr_factor(s, 40, 10, recipe) for s in range(40)]
+    assert factors[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    assert all(0 <= f <= 1 for f in factors)
+    if sched == "cosine":
+        assert factors[10] == pytest.approx(1.0) and factors[-1] == pytest.approx(
+            0.5 * (1 + math.cos(math.pi * 29 / 30))
+        )
+    if sched == "step":
+        assert factors[25] == pytest.approx(0.1) and factors[35] == pytest.approx(0.01)
+    if sched == "onecycle":
+        assert factors[10] == pytest.approx(1.0) and factors[-1] < 0.05
+
+
+def test_optimizers_exempt_biases_and_norms_from_weight_decay():
+    from convforge.engine.optim import build_optimizer
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
+    for opt in ("sgd", "adamw", "adadelta"):
+        optimizer = build_optimizer(model, Recipe(opt=opt, weight_decay=0.01))
+        decayed, exempt = optimizer.param_groups
+        assert [p.ndim for p in decayed["params"]] == [4] and exempt["weight_decay"] == 0.0
+    assert build_optimizer(model, Recipe(opt="sgd")).param_groups[0]["nesterov"]
+
+
+def test_predict_returns_the_top_classes_of_an_image(tmp_path):
+    from torchvision.io import write_png
+
+    from convforge.data import load_dataset
+
+    run = tiny_run(tmp_path, epochs=1).run_dir
+    image = load_dataset("fashion-mnist", "test").images[0]
+    write_png(image, str(tmp_path / "item.png"))
+    ranked = convforge.predict(run, tmp_path / "item.png", top_k=3)
+    assert len(ranked) == 3 and ranked[0][1] >= ranked[1][1] >= ranked[2][1]
+    assert ranked[0][0] in load_dataset("fashion-mnist", "test").classes
+    assert sum(p for _, p in convforge.predict(run, tmp_path / "item.png", top_k=10)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_channels_last_is_chosen_for_conv_models_on_cpu(tmp_path):
+    result = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128)
+    config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert config["channels_last"] is True
+    assert next(result.model.parameters()).device == torch.device("cpu")
+
+
+def test_two_process_ddp_run_on_cpu_trains_and_writes_one_run_directory(tmp_path):
+    env = {**os.environ, "CONVFORGE_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "convforge", "train", "simplenet_cifar_310k", "--set", "width=0.25", "--data", "fashion-mnist",
+               "--train-subset", "1024", "--val-subset", "512", "--batch", "64", "--epochs", "2",
+               "--project", str(tmp_path), "--quiet"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = list((tmp_path / "classify").iterdir())
+    assert [r.name for r in runs] == ["simplenet_cifar_310k"]
+    config = yaml.safe_load((runs[0] / "config.yaml").read_text())
+    assert config["world_size"] == 2
+    rows = RunDir(runs[0]).read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert done.stdout.count("best val top1") == 1  # only rank 0 reports
+    assert load_checkpoint(runs[0] / "checkpoints" / "last.safetensors").epoch == 2
