@@ -212,3 +212,26 @@ def test_two_process_ddp_run_on_cpu_trains_and_writes_one_run_directory(tmp_path
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert done.stdout.count("best val top1") == 1  # only rank 0 reports
     assert load_checkpoint(runs[0] / "checkpoints" / "last.safetensors").epoch == 2
+
+
+def test_an_image_folder_directory_trains_through_dataloader_workers(tmp_path):
+    from torchvision.io import write_png
+
+    from convforge.data import load_dataset
+
+    source = load_dataset("fashion-mnist", "test")
+    root = tmp_path / "folder"
+    names = [source.classes[label].replace("/", "-") for label in range(3)]
+    for label, name in enumerate(names):
+        images = source.images[source.labels == label]
+        for split, chunk in (("train", images[:32]), ("val", images[32:40])):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i, image in enumerate(chunk):
+                write_png(image, str(root / split / name / f"{i}.png"))
+    result = convforge.train("simplenet_cifar_310k", str(root), model_kwargs=TINY, epochs=1, batch_size=16,
+                             image_size=32, workers=1, project=str(tmp_path / "runs"), progress=False)  # fmt: skip
+    config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert config["model_kwargs"] == {"num_classes": 3, "in_chans": 3, "width": 0.25}
+    assert config["classes"] == sorted(names)
+    assert config["data"]["train_examples"] == 96 and config["data"]["val_examples"] == 24
+    assert result.metrics[0]["val_top1"] >= 0

@@ -15,7 +15,8 @@ RECIPE_OPTIONS = {
     "sched": "sched", "warmup": "warmup_epochs", "wd": "weight_decay", "label_smoothing": "label_smoothing",
     "ema": "ema_decay", "grad_clip": "grad_clip", "seed": "seed", "name": "name", "project": "project",
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
-    "flip": "flip", "channels_last": "channels_last", "compile": "compile", "device": "device",
+    "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
+    "compile": "compile", "device": "device",
 }  # fmt: skip
 
 
@@ -36,7 +37,9 @@ def add_parser(subparsers) -> None:
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """The recipe options shared by ``train`` and ``compare``."""
-    parser.add_argument("--data", help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits")
+    parser.add_argument(
+        "--data", help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory"
+    )
     parser.add_argument("--data-root", help="folder holding the dataset (else $CONVFORGE_DATA, system locations)")
     parser.add_argument("--recipe", help="YAML file of recipe fields; options given here override it")
     parser.add_argument("--epochs", type=int)
@@ -57,6 +60,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-padding", type=int, help="random translation in pixels (0 = off)")
     parser.add_argument("--cutout", type=int, help="cutout square size in pixels (0 = off)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random horizontal flips")
+    parser.add_argument("--image-size", type=int, help="ImageFolder data: crop and evaluation size (default 224)")
+    parser.add_argument("--workers", type=int, help="ImageFolder data: DataLoader workers (default 2)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")

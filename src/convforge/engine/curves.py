@@ -35,6 +35,10 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -
     ax_metric.set_title("validation (%)")
     ax_metric.legend()
     ax_metric.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_metric):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     target = write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))

@@ -31,6 +31,8 @@ class Recipe:
     crop_padding: int = 2
     flip: bool = True
     cutout: int = 0
+    image_size: int = 224  # ImageFolder data: training crops and evaluation size
+    workers: int = 2  # ImageFolder data: DataLoader worker processes
     # optimisation
     epochs: int = 10
     batch_size: int = 128
@@ -91,10 +93,10 @@ class Recipe:
             bad("opt", f"use one of {', '.join(OPTIMIZERS)}")
         if self.sched not in SCHEDULES:
             bad("sched", f"use one of {', '.join(SCHEDULES)}")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "image_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 bad(name, "use a positive integer")
-        for name in ("train_subset", "val_subset", "crop_padding", "cutout", "seed"):
+        for name in ("train_subset", "val_subset", "crop_padding", "cutout", "seed", "workers"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 bad(name, "use an integer >= 0")
         if self.lr is not None and not self.lr > 0:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convforge.data import Augment, TensorLoader, load_dataset
+from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader, is_image_folder
 from convforge.tasks.base import TaskData
 
 
@@ -27,6 +28,8 @@ class ClassificationTask:
     primary_metric = "top1"
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
+        if is_image_folder(recipe.data):
+            return self._folder_data(recipe, rank, world_size, channels_last)
         train = load_dataset(recipe.data, "train", root=recipe.data_root)
         val = load_dataset(recipe.data, "test", root=recipe.data_root)
         if recipe.train_subset:
@@ -49,6 +52,20 @@ class ClassificationTask:
                 "source": train.source,
             },  # fmt: skip
         )
+
+    def _folder_data(self, recipe: Any, rank: int, world_size: int, channels_last: bool) -> TaskData:
+        common = dict(image_size=recipe.image_size, batch_size=recipe.batch_size, workers=recipe.workers,
+                      seed=recipe.seed, rank=rank, world_size=world_size, channels_last=channels_last)  # fmt: skip
+        train = FolderLoader(recipe.data, "train", **common)
+        val = FolderLoader(recipe.data, "val", **common)
+        return TaskData(
+            train=train,
+            val=val,
+            model_kwargs={"num_classes": len(train.classes), "in_chans": 3},
+            input_size=(3, recipe.image_size, recipe.image_size),
+            info={"classes": train.classes, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+                  "train_examples": len(train.dataset), "val_examples": len(val.dataset), "source": recipe.data},
+        )  # fmt: skip
 
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
