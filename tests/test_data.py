@@ -125,3 +125,25 @@ def test_batch_augmentation_translates_flips_and_cuts_out():
     assert all(torch.equal(f, o) or torch.equal(f, o.flip(-1)) for f, o in zip(flipped, x))
     cut = random_cutout(torch.ones(4, 1, 9, 9), 3, torch.Generator().manual_seed(2))
     assert ((cut == 0).flatten(1).sum(1) >= 4).all()  # a clipped 3×3 square at least
+
+
+def test_digits_test_split_is_normalised_with_training_statistics():
+    test = load_dataset("digits", "test")
+    assert len(test.mean) == 1 and test.mean == load_dataset("digits", "train").mean
+    x, _ = next(iter(TensorLoader(test, 64, train=False)))
+    assert x.shape == (64, 1, 8, 8)
+
+
+def test_cutout_zeroes_a_square_of_exactly_the_given_size():
+    from convforge.data.tensor_loader import random_cutout
+
+    cut = random_cutout(torch.ones(64, 1, 32, 32), 8, torch.Generator().manual_seed(0))
+    zeroed = (cut == 0).flatten(1).sum(1)
+    assert zeroed.max().item() == 64  # 8×8 when the square lies inside the image
+
+
+def test_translation_larger_than_the_image_is_refused():
+    from convforge.data.tensor_loader import random_translate
+
+    with pytest.raises(ValueError, match="crop_padding must be smaller"):
+        random_translate(torch.ones(2, 1, 8, 8), 8, torch.Generator())

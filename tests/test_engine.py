@@ -235,3 +235,43 @@ def test_an_image_folder_directory_trains_through_dataloader_workers(tmp_path):
     assert config["classes"] == sorted(names)
     assert config["data"]["train_examples"] == 96 and config["data"]["val_examples"] == 24
     assert result.metrics[0]["val_top1"] >= 0
+
+
+def test_onecycle_with_warmup_rises_once_then_falls():
+    recipe = Recipe(epochs=4, sched="onecycle", warmup_epochs=0.5)
+    factors = [lr_factor(s, 40, 10, recipe) for s in range(40)]
+    peak = factors.index(max(factors))
+    assert all(a < b for a, b in zip(factors[:peak], factors[1 : peak + 1]))
+    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1 :]))
+
+
+def test_recipe_values_of_the_wrong_type_are_refused():
+    with pytest.raises(ValueError, match="lr = 'abc'"):
+        Recipe.from_sources(None, lr="abc")
+    with pytest.raises(ValueError, match="milestones"):
+        Recipe.from_sources(None, milestones=5)
+    with pytest.raises(ValueError, match="at most 1e30"):
+        Recipe.from_sources(None, lr=1e300)
+
+
+def test_metrics_rows_survive_a_crash_between_checkpoint_and_metrics_file(tmp_path):
+    run = tiny_run(tmp_path, epochs=2, train_subset=256, val_subset=128)
+    (run.run_dir / "metrics.csv").unlink()  # as if killed right after the checkpoint was renamed into place
+    resumed = convforge.train(None, resume=run.run_dir, progress=False, epochs=3)
+    assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3]
+    assert [r["epoch"] for r in RunDir(run.run_dir).read_metrics()] == [1, 2, 3]
+
+
+def test_resuming_a_run_that_never_finished_an_epoch_starts_it_over(tmp_path):
+    run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128).run_dir
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()
+    resumed = convforge.train(None, resume=run, progress=False)
+    assert resumed.run_dir == run and [r["epoch"] for r in resumed.metrics] == [1]
+
+
+def test_run_files_get_the_usual_permissions(tmp_path):
+    run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128).run_dir
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (run / "config.yaml").stat().st_mode & 0o777 == 0o666 & ~umask

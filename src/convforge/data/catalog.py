@@ -228,10 +228,9 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
             looked = ", ".join(str(p) for p in dict.fromkeys(searched))
             raise ConvforgeError(f"dataset {name!r} ({split}) was not found; looked in {looked} and their "
                                  f"{key}/ subfolders. To get it: {spec.how_to_get}")  # fmt: skip
-    train = data if split == "train" else (load_dataset(name, "train", root, download) if key != "digits"
-                                           else _load_digits("train"))  # fmt: skip
     if split == "train":
         data.mean, data.std = channel_stats(data.images)
-    else:
+    else:  # the test split is normalised with the training statistics
+        train = load_dataset(name, "train", root, download)
         data.mean, data.std = train.mean, train.std
     return data

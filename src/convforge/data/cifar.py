@@ -66,7 +66,7 @@ def _members(source: Path, folder: str, names: list[str]) -> dict[str, bytes]:
     return found
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
 def _archive_files(source: Path, mtime: float) -> dict[str, bytes]:
     """Every file of a CIFAR archive by base name, read in one pass (xz archives are slow to reopen)."""
     found: dict[str, bytes] = {}

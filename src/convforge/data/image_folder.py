@@ -77,6 +77,8 @@ class FolderLoader:
         self.epoch = epoch
 
     def _sampler(self):
+        if self.world_size > 1 and not self.train:  # every image once across ranks, no padding
+            return list(range(self.rank, len(self.dataset), self.world_size))
         if self.world_size > 1:
             sampler = DistributedSampler(self.dataset, self.world_size, self.rank, shuffle=self.train, seed=self.seed,
                                          drop_last=self.train)  # fmt: skip

@@ -42,6 +42,8 @@ class Augment:
 def random_translate(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image by a random (dy, dx) in [-padding, padding], filling with reflection."""
     n, _, h, w = x.shape
+    if padding >= min(h, w):
+        raise InvalidValueError(f"crop_padding must be smaller than the image side ({min(h, w)}), got {padding}")
     padded = F.pad(x, (padding,) * 4, mode="reflect")
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
@@ -61,11 +63,11 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """Zero a ``size``×``size`` square at a random centre in each image (zero is the mean after normalising)."""
     n, _, h, w = x.shape
-    cy = torch.randint(0, h, (n,), generator=generator)[:, None, None]
-    cx = torch.randint(0, w, (n,), generator=generator)[:, None, None]
+    top = torch.randint(0, h, (n,), generator=generator)[:, None, None] - size // 2
+    left = torch.randint(0, w, (n,), generator=generator)[:, None, None] - size // 2
     ys = torch.arange(h)[None, :, None]
     xs = torch.arange(w)[None, None, :]
-    inside = ((ys - cy).abs() <= size // 2) & ((xs - cx).abs() <= size // 2)
+    inside = (ys >= top) & (ys < top + size) & (xs >= left) & (xs < left + size)
     return x.masked_fill(inside[:, None], 0.0)
 
 
@@ -129,7 +131,8 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self._order()
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1)
+        # each rank draws its own augmentations (rank 0 keeps the single-process stream)
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1 + self.rank * 2**32)
         augment = self.augment if self.train else Augment()
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]

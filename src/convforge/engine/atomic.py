@@ -19,7 +19,9 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
         writer(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp_path, path)
+        _fsync_directory(path.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -29,3 +31,23 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -78,6 +78,8 @@ def save_checkpoint(
         tensors.update({f"optim.{k}": v for k, v in optim_tensors.items()})
         meta["optimizer"] = optim_rest
     tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     text = json.dumps(meta, indent=2, default=str)
     target = stem.with_suffix(".safetensors")
     write_atomic(target, lambda tmp: save_file(_dedupe(tensors), str(tmp), metadata={"convforge": text}))

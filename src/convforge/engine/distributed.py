@@ -56,7 +56,9 @@ def sum_across_ranks(values: dict[str, float], ctx: DistContext, device: torch.d
     return dict(zip(keys, tensor.tolist()))
 
 
-def shutdown(ctx: DistContext) -> None:
+def shutdown(ctx: DistContext, failed: bool = False) -> None:
+    """Leave the process group; after a failure, without waiting for ranks that may never arrive."""
     if ctx.enabled and dist.is_initialized():
-        dist.barrier()
+        if not failed:
+            dist.barrier()
         dist.destroy_process_group()

@@ -9,7 +9,11 @@ from torch import nn
 
 
 class ModelEma:
-    """Keeps ``ema = decay · ema + (1 − decay) · weights`` after every step; buffers are copied."""
+    """Keeps ``ema = decay · ema + (1 − decay) · weights`` after every step.
+
+    Floating-point buffers (BatchNorm statistics) are averaged the same way; integer
+    buffers (batch counters) are copied.
+    """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay

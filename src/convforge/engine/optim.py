@@ -44,6 +44,11 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def lr_factor(step: int, total_steps: int, steps_per_epoch: int, recipe: Recipe) -> float:
     """The multiplier of the peak learning rate at optimiser step ``step`` (0-based)."""
     warmup = int(round(recipe.warmup_epochs * steps_per_epoch))
+    if recipe.sched == "onecycle":  # its rise is the warm-up: one ramp to the peak, then down
+        peak = max(warmup, int(0.25 * total_steps), 1)
+        if step < peak:
+            return (step + 1) / peak
+        return max(0.0, (total_steps - step) / max(total_steps - peak, 1))
     if step < warmup:
         return (step + 1) / warmup
     if recipe.sched == "constant":
@@ -55,10 +60,7 @@ def lr_factor(step: int, total_steps: int, steps_per_epoch: int, recipe: Recipe)
         milestones = recipe.milestones or [recipe.epochs // 2, (3 * recipe.epochs) // 4]
         epoch = step // steps_per_epoch
         return recipe.gamma ** sum(epoch >= m for m in milestones if m > 0)
-    peak = max(warmup, int(0.25 * total_steps))  # onecycle
-    if step < peak:
-        return (step + 1) / peak
-    return max(0.0, (total_steps - step) / max(total_steps - peak, 1))
+    raise AssertionError(f"unhandled schedule {recipe.sched!r}")  # Recipe.validate admits only the above
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):

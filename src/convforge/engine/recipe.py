@@ -6,6 +6,7 @@ command line), and is written in full to the run's ``config.yaml``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,20 @@ class Recipe:
         def bad(name: str, allowed: str) -> None:
             raise InvalidValueError(f"recipe field {name} = {getattr(self, name)!r} is not allowed; {allowed}")
 
+        for name in ("lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "label_smoothing", "ema_decay",
+                     "gamma"):  # fmt: skip
+            value = getattr(self, name)
+            if value is None and name == "lr":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                bad(name, "use a finite number")
+            if abs(value) > 1e30:
+                bad(name, "use a number of sensible size (at most 1e30)")
+        if not isinstance(self.milestones, list):
+            bad("milestones", "use a list of epochs, e.g. [30, 60]")
+        for name in ("flip", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "use true or false")
         if self.opt not in OPTIMIZERS:
             bad("opt", f"use one of {', '.join(OPTIMIZERS)}")
         if self.sched not in SCHEDULES:

@@ -66,7 +66,14 @@ class RunDir:
         write_text_atomic(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / "config.yaml").read_text()) or {}
+        """The run's config.yaml; a damaged one is a clear error."""
+        try:
+            config = yaml.safe_load((self.path / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise ConvforgeError(f"{self.path / 'config.yaml'} cannot be read: {err}") from None
+        if not isinstance(config, dict) or not isinstance(config.get("recipe"), dict):
+            raise ConvforgeError(f"{self.path / 'config.yaml'} is not a convforge run config (it has no recipe)")
+        return config
 
     def write_json(self, name: str, data: Any) -> None:
         write_text_atomic(self.path / name, json.dumps(data, indent=2, default=str))

@@ -141,6 +141,7 @@ def evaluate(
     if not isinstance(model, nn.Module):
         loaded = load_trained(model, use_ema=use_ema)
         model, recipe_fields["task"] = loaded.model, loaded.config["recipe"]["task"]
+        recipe_fields["image_size"] = loaded.config["recipe"].get("image_size", 224)
         data = data or loaded.config["recipe"]["data"]
         data_root = data_root or loaded.config["recipe"].get("data_root")
     if data is None:
@@ -225,15 +226,21 @@ class _Trainer:
 
         self.rows: list[dict[str, Any]] = []
         self.start_epoch = 0
+        if self.resuming and not self.run_dir.checkpoint("last").exists():
+            if self.ctx.is_main:
+                print(f"{self.run_dir.path} has no finished epoch yet; starting it from the beginning")
+            self.resuming = False
         if self.resuming:
             self._load_state()
         else:
-            name = recipe.name or (self.model_name or type(model).__name__).replace(":", "_").replace("/", "_")
-            path = str(RunDir.create(recipe.project, self.task.name, name).path) if self.ctx.is_main else None
-            self.run_dir = RunDir(broadcast_object(path, self.ctx))
+            if self.run_dir is None:
+                name = recipe.name or (self.model_name or type(model).__name__).replace(":", "_").replace("/", "_")
+                path = str(RunDir.create(recipe.project, self.task.name, name).path) if self.ctx.is_main else None
+                self.run_dir = RunDir(broadcast_object(path, self.ctx))
             if self.ctx.is_main:
                 self.run_dir.write_config(self._config())
-                self._write_profile()
+                with torch.random.fork_rng(devices=[]):  # profiling draws a random input: keep ranks in step
+                    self._write_profile()
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -263,20 +270,24 @@ class _Trainer:
         if self.ema is not None and ckpt.tensors["ema"]:
             self.ema.module.load_state_dict(ckpt.tensors["ema"])
         torch.set_rng_state(ckpt.tensors["rng"]["torch"])
+        if self.device.type == "cuda" and "cuda" in ckpt.tensors["rng"]:
+            torch.cuda.set_rng_state(ckpt.tensors["rng"]["cuda"], self.device)
         self.start_epoch = ckpt.epoch
-        self.rows = self.run_dir.read_metrics()[: self.start_epoch]
+        self.rows = list(ckpt.meta.get("rows") or self.run_dir.read_metrics()[: self.start_epoch])
         if self.start_epoch >= self.recipe.epochs and self.ctx.is_main:
             print(f"{self.run_dir.path} already finished its {self.recipe.epochs} epochs")
 
     # ------------------------------------------------------------ the loop
 
     def run(self) -> TrainResult:
+        failed = True
         try:
             self._setup()
             for epoch in range(self.start_epoch, self.recipe.epochs):
                 self._epoch(epoch)
+            failed = False
         finally:
-            shutdown(getattr(self, "ctx", DistContext()))
+            shutdown(getattr(self, "ctx", DistContext()), failed)
         return TrainResult(
             self.run_dir.path, self.rows, _unwrap(self.model), tuple(self.data.input_size), self.ctx.rank
         )
@@ -298,7 +309,7 @@ class _Trainer:
         for step, batch in enumerate(bar):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.amp)):
                 loss, count = self.task.training_loss(self.train_model, batch, recipe, self.device)
-            if not torch.isfinite(loss):
+            if not self._all_finite(loss):
                 last = self.run_dir.checkpoint("last")
                 kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.exists() else "no epoch finished"
                 raise NonFiniteLossError(
@@ -310,6 +321,7 @@ class _Trainer:
             if recipe.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), recipe.grad_clip)
             self.optimizer.step()
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update(_unwrap(self.model))
@@ -325,7 +337,7 @@ class _Trainer:
             "epoch": epoch + 1,
             "train_loss": train_sums["loss_sum"] / max(train_sums["count"], 1),
             **{f"val_{k}": v for k, v in metrics.items()},
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "images_per_s": train_sums["count"] / train_time,
             "epoch_time_s": time.perf_counter() - start,
         }
@@ -333,6 +345,13 @@ class _Trainer:
         if self.ctx.is_main:
             self._save(epoch + 1, row)
             print(_epoch_line(row, recipe.epochs), flush=True)
+
+    def _all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank (so that all ranks stop together)."""
+        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+        if self.ctx.enabled:
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        return bool(finite.item())
 
     def _validate(self) -> dict[str, float]:
         model = self.ema.module if self.ema is not None else self.model
@@ -346,6 +365,7 @@ class _Trainer:
         meta = {
             "epoch": epoch,
             "metrics": row,
+            "rows": self.rows,
             "best": {"epoch": best["epoch"], primary: best[primary]},
             "scheduler": self.scheduler.state_dict(),
             "model": self.model_name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -81,9 +82,10 @@ def compare_models(
 ) -> tuple[list[ComparisonRow], Path]:
     """Train each model spec on ``data`` with the same ``recipe`` fields, then measure it.
 
-    Returns the rows (top-1 in % on the test split, latency in ms at batch 1, MACs in
-    the ``macs`` convention) and the folder holding ``comparison.csv``, ``comparison.json``
-    and ``accuracy_vs_macs.png``.
+    Returns the rows (the best epoch's validation top-1 in %, on the whole test split
+    unless ``val_subset`` is set; latency in ms at batch 1; MACs in the ``macs``
+    convention) and the folder holding ``comparison.csv``, ``comparison.json`` and
+    ``accuracy_vs_macs.png``.
     """
     if not models:
         raise ConvforgeError("name at least one model to compare")
@@ -110,7 +112,9 @@ def compare_models(
                 run_dir=str(result.run_dir),
             )
         )
-    out = Path(project) / "compare" / data
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return rows, Path(project)
+    out = Path(project) / "compare" / (Path(data).name if Path(data).is_dir() else data)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "comparison.csv", to_csv(rows))
     write_text_atomic(out / "comparison.json", json.dumps([asdict(r) for r in rows], indent=2))
@@ -166,6 +170,7 @@ def plot_accuracy_vs_macs(rows: list[ComparisonRow], path: Path, title: str = ""
     ax.margins(x=0.4, y=0.2)
     if title:
         ax.set_title(title)
-    target = write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return target
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)

@@ -97,8 +97,8 @@ class ClassificationTask:
 def prepare_image(image: torch.Tensor, input_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...]):
     """A uint8 C×H×W image → a normalised 1×C×H×W batch at the model's input size and channel count."""
     channels, height, width = input_size
-    if image.shape[0] == 4:  # drop alpha
-        image = image[:3]
+    if image.shape[0] in (2, 4):  # drop alpha (grey+alpha or RGBA)
+        image = image[: image.shape[0] - 1]
     if image.shape[0] != channels:
         if channels == 1:  # ITU-R BT.601 luma
             weights = torch.tensor([0.299, 0.587, 0.114])[: image.shape[0]]
