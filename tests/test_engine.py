@@ -275,3 +275,20 @@ def test_run_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (run / "config.yaml").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_ema_warms_up_so_early_averages_follow_the_weights():
+    from convforge.engine.ema import ModelEma
+
+    model = nn.Linear(1, 1, bias=False)
+    ema = ModelEma(model, decay=0.999)
+    initial = ema.module.weight.item()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)
+    first_decay = 2 / 11  # min(0.999, (1 + 1) / (10 + 1))
+    assert ema.module.weight.item() == pytest.approx(first_decay * initial + (1 - first_decay) * 1.0)
+    for _ in range(50):
+        ema.update(model)
+    assert ema.module.weight.item() == pytest.approx(1.0, abs=1e-6)  # a constant 0.999 would still be ~5 % off
+    assert ema.updates == 51

@@ -269,6 +269,7 @@ class _Trainer:
         self.scheduler.load_state_dict(ckpt.meta["scheduler"])
         if self.ema is not None and ckpt.tensors["ema"]:
             self.ema.module.load_state_dict(ckpt.tensors["ema"])
+            self.ema.updates = int(ckpt.meta.get("ema_updates", 0))
         torch.set_rng_state(ckpt.tensors["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in ckpt.tensors["rng"]:
             torch.cuda.set_rng_state(ckpt.tensors["rng"]["cuda"], self.device)
@@ -366,6 +367,7 @@ class _Trainer:
             "epoch": epoch,
             "metrics": row,
             "rows": self.rows,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
             "best": {"epoch": best["epoch"], primary: best[primary]},
             "scheduler": self.scheduler.state_dict(),
             "model": self.model_name,
