@@ -91,7 +91,9 @@ def compare_models(
         raise ConvforgeError("name at least one model to compare")
     specs = [ModelSpec.parse(m) for m in models]
     rows: list[ComparisonRow] = []
-    project = recipe.get("project") or "runs"
+    resolved = Recipe.from_sources(recipe.get("recipe"), data=data,
+                                   **{k: v for k, v in recipe.items() if k != "recipe"})  # fmt: skip
+    project = resolved.project  # validated once, before any model trains
     for spec in specs:
         print(f"\n== {spec.label}", flush=True)
         recipe_overrides, model_overrides = spec.split()
