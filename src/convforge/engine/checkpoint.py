@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from convforge.engine.atomic import write_atomic, write_text_atomic
+from convforge.atomic import write_atomic, write_text_atomic
 from convforge.errors import ConvforgeError
 
 FORMAT = "convforge-checkpoint-1"

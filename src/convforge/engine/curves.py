@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convforge.engine.atomic import write_atomic
+from convforge.figures import pyplot, save_figure
 
 
 def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Plot train/val loss and the metrics named ``val_top1``/``val_top5`` (or any ``val_*``) per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in rows]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
@@ -41,7 +38,4 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "") -
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
-    try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=100)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from convforge.engine.atomic import write_text_atomic
+from convforge.atomic import write_text_atomic
 from convforge.errors import ConvforgeError
 
 

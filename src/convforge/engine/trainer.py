@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from convforge.engine.atomic import write_atomic
+from convforge.atomic import write_atomic
 from convforge.engine.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.engine.curves import plot_curves
 from convforge.engine.distributed import DistContext, broadcast_object, init_distributed, shutdown, sum_across_ranks

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from convforge.engine.atomic import write_atomic, write_text_atomic
+from convforge.atomic import write_text_atomic
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
+from convforge.figures import pyplot, save_figure
 from convforge.overrides import parse_overrides
 from convforge.profile import profile
 from convforge.tables import human_count, text_table
@@ -155,10 +156,7 @@ def to_csv(rows: list[ComparisonRow]) -> str:
 
 def plot_accuracy_vs_macs(rows: list[ComparisonRow], path: Path, title: str = "") -> Path:
     """Scatter of test top-1 (%) against MACs (log scale), one labelled point per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for r in rows:
@@ -172,7 +170,4 @@ def plot_accuracy_vs_macs(rows: list[ComparisonRow], path: Path, title: str = ""
     ax.margins(x=0.4, y=0.2)
     if title:
         ax.set_title(title)
-    try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=110)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convforge.figures import pyplot, save_figure
 from convforge.profile.result import ProfileResult
 from convforge.tables import human_count
 
@@ -15,10 +16,7 @@ def plot_profile(result: ProfileResult, path: str | Path, depth: int = 1, top: i
     no children (so that every MAC appears once); at most ``top`` are drawn, largest
     MACs first. Returns the path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     paths = [row.path for row in result.modules]
 
@@ -60,8 +58,4 @@ def plot_profile(result: ProfileResult, path: str | Path, depth: int = 1, top: i
         f"{result.model} at {shapes}: {human_count(result.params)} params, "
         f"{human_count(result.macs, 'MACs')}, peak activations {result.activation_peak_mib:.2f} MiB"
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
