@@ -230,7 +230,15 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
                                  f"{key}/ subfolders. To get it: {spec.how_to_get}")  # fmt: skip
     if split == "train":
         data.mean, data.std = channel_stats(data.images)
-    else:  # the test split is normalised with the training statistics
-        train = load_dataset(name, "train", root, download)
-        data.mean, data.std = train.mean, train.std
+        _TRAIN_STATS[(key, str(root), os.environ.get("CONVFORGE_DATA"))] = (data.mean, data.std)
+    else:  # the test split is normalised with the training statistics, computed once per process
+        cache_key = (key, str(root), os.environ.get("CONVFORGE_DATA"))
+        if cache_key not in _TRAIN_STATS:
+            load_dataset(name, "train", root, download)
+        data.mean, data.std = _TRAIN_STATS[cache_key]
     return data
+
+
+# (dataset, root, $CONVFORGE_DATA) -> training mean and std, so that loading the test
+# split after the training split does not read the training files again
+_TRAIN_STATS: dict[tuple, tuple[tuple[float, ...], tuple[float, ...]]] = {}

@@ -39,7 +39,6 @@ class ModuleCall:
     path: str
     type: str
     output_shape: Any = None
-    calls: int = 0
 
 
 @dataclass
@@ -109,7 +108,6 @@ class ModuleStack:
                 return
             call = self.state.modules[path]
             call.output_shape = _shape_of(output)
-            call.calls += 1
 
         return hook
 
