@@ -6,6 +6,7 @@ from convforge.engine.trainer import evaluate, train
 from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.profile import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
+from convforge.surgery import taylor_truncate, to_parallel, to_sequential
 
 __version__ = "0.1.0"
 
@@ -23,5 +24,8 @@ __all__ = [
     "predict",
     "profile",
     "register_model",
+    "taylor_truncate",
+    "to_parallel",
+    "to_sequential",
     "train",
 ]
