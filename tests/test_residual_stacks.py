@@ -165,7 +165,7 @@ class TestModelFamily:
         model = convforge.create_model("residual_stack_net", in_chans=1, width=16, depth=3, kernel=5)
         stem = 1 * 16 * 9 + 2 * 16
         branch = 16 * 16 * 25 + 2 * 16
-        assert sum(p.numel() for p in model.parameters()) == stem + 3 * branch + 16 * 10 + 10
+        assert sum(p.numel() for p in model.parameters()) == stem + 3 * branch + 16 * 4 * 10 + 10  # 2×2 cells
 
     @pytest.mark.parametrize(
         "kwargs, message",

@@ -12,11 +12,20 @@ from convforge.cli import (
     models_command,
     predict_command,
     profile_command,
+    study_command,
     train_command,
 )
 from convforge.errors import ConvforgeError
 
-COMMANDS = (models_command, profile_command, train_command, eval_command, predict_command, compare_command)
+COMMANDS = (
+    models_command,
+    profile_command,
+    train_command,
+    eval_command,
+    predict_command,
+    compare_command,
+    study_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

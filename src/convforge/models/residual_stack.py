@@ -3,8 +3,10 @@
 The network of the deep-versus-shallow study ("Make Deep Networks Shallow Again",
 Bermeitinger et al., 2023). The paper gives the shape (a convolutional stem, the
 residual stack, pooling and a dense softmax classifier) but not every detail; these are
-convforge's choices: the stem is a 3×3 conv → BatchNorm → activation at stride 2, the
-pooling is global average pooling, and the classifier is one linear layer.
+convforge's choices: the stem is a 3×3 conv → BatchNorm → activation at stride 2 followed
+by 2×2 max pooling (the stack works at 1/4 of the input resolution: 7×7 on MNIST, 8×8 on
+CIFAR-10), the head averages the stack's output down to 2×2 cells, and the classifier is
+one linear layer on those cells.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class ResidualStackNet(nn.Module):
         layout: str = "sequential",
         branch_scale: float = 1.0,
         stem_stride: int = 2,
+        stem_pool: int = 2,
+        pool_size: int = 2,
     ) -> None:
         super().__init__()
         stack_cls, extra = parse_layout(layout)
@@ -45,10 +49,11 @@ class ResidualStackNet(nn.Module):
             nn.Conv2d(in_chans, width, 3, stride=stem_stride, padding=1, bias=False),
             nn.BatchNorm2d(width),
             make_activation(act),
+            nn.MaxPool2d(stem_pool) if stem_pool > 1 else nn.Identity(),
         )
         self.stack: ResidualStack = stack_cls(width, depth, kernel, act, norm, branch_scale, **extra)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(width, num_classes)
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.classifier = nn.Linear(width * pool_size * pool_size, num_classes)
 
     @property
     def layout(self) -> str:

@@ -1,0 +1,137 @@
+"""The grids of the deep-versus-shallow study: which networks are trained, on what, for how long.
+
+The paper's grid (6,912 combinations) is not published value by value; the ``paper``
+grid here has that many configurations per layout pair, spread over the axes the paper
+names (depth, width, kernel, activation, learning rate, seed) plus the branch scale of
+the related work. ``small`` and ``medium`` are scaled down to run on a laptop CPU: they
+train on a fixed subset of the training split, which sets Q = samples × classes / params.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from convforge.errors import InvalidValueError
+
+AXES = ("depth", "width", "kernel", "act", "lr", "branch_scale", "seed")
+LAYOUTS = ("sequential", "parallel")
+
+
+@dataclass(frozen=True)
+class StudyGrid:
+    """Axes of the grid (every combination is trained once per layout) and the training budget."""
+
+    name: str
+    data: tuple[str, ...] = ("mnist",)
+    depth: tuple[int, ...] = (2, 4)
+    width: tuple[int, ...] = (16, 32)
+    kernel: tuple[int, ...] = (3,)
+    act: tuple[str, ...] = ("relu",)
+    lr: tuple[float, ...] = (2e-3,)
+    branch_scale: tuple[float, ...] = (1.0,)
+    seed: tuple[int, ...] = (0,)
+    layouts: tuple[str, ...] = LAYOUTS
+    epochs: int = 3
+    train_subset: int = 6000  # training examples per trial (0 = the whole split)
+    val_subset: int = 5000  # validation examples (0 = the whole test split)
+    batch_size: int = 64
+    opt: str = "adamw"
+    weight_decay: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def configurations(self, data: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+        """``{trial key: config}`` for every dataset, combination of the axes, and layout."""
+        out: dict[str, dict[str, Any]] = {}
+        for dataset in data or self.data:
+            for values in itertools.product(*(getattr(self, axis) for axis in AXES)):
+                base = {"data": dataset, **dict(zip(AXES, values))}
+                for layout in self.layouts:
+                    config = {**base, "layout": layout, **self.training()}
+                    out[trial_key(config)] = config
+        return out
+
+    def training(self) -> dict[str, Any]:
+        """The training settings shared by every trial."""
+        keys = ("epochs", "train_subset", "val_subset", "batch_size", "opt", "weight_decay")
+        return {k: getattr(self, k) for k in keys}
+
+    def size(self, data: tuple[str, ...] | None = None) -> int:
+        combos = 1
+        for axis in AXES:
+            combos *= len(getattr(self, axis))
+        return combos * len(self.layouts) * len(data or self.data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "extra"}
+
+
+def trial_key(config: dict[str, Any]) -> str:
+    """A readable, unique name for one trial, e.g. ``mnist-d4-w32-k3-relu-lr0.002-a1-s0-parallel``."""
+    return (
+        f"{config['data']}-d{config['depth']}-w{config['width']}-k{config['kernel']}-{config['act']}"
+        f"-lr{config['lr']:g}-a{config['branch_scale']:g}-s{config['seed']}-{config['layout']}"
+    )
+
+
+def pair_key(config: dict[str, Any]) -> str:
+    """The trial key without the layout: the configuration both layouts share."""
+    return trial_key({**config, "layout": ""}).rstrip("-")
+
+
+GRIDS: dict[str, StudyGrid] = {
+    # about 5 minutes on 2 CPU cores: 32 trials on 6,000 MNIST images, Q from ~0.5 to ~40
+    "small": StudyGrid(
+        "small", data=("mnist",), depth=(2, 6), width=(8, 16, 32, 48), seed=(0, 1), epochs=5, train_subset=6000
+    ),
+    # 288 trials on MNIST and CIFAR-10, about 40 minutes on 2 CPU cores
+    "medium": StudyGrid(
+        "medium",
+        data=("mnist", "cifar10"),
+        depth=(2, 4, 8),
+        width=(8, 16, 32),
+        kernel=(3, 5),
+        act=("relu", "tanh"),
+        seed=(0, 1),
+        epochs=4,
+        train_subset=5000,
+    ),
+    # 6,912 configurations, each trained in both layouts, on the full training splits
+    "paper": StudyGrid(
+        "paper",
+        data=("mnist", "cifar10"),
+        depth=(2, 3, 4, 6, 8, 12),
+        width=(8, 16, 32, 64),
+        kernel=(3, 5, 7),
+        act=("relu", "tanh", "gelu", "sigmoid"),
+        lr=(3e-4, 1e-3, 3e-3),
+        branch_scale=(1.0, 0.5),
+        seed=(0, 1),
+        epochs=20,
+        train_subset=0,
+        val_subset=0,
+    ),
+}
+
+
+def load_grid(grid: str | Path) -> StudyGrid:
+    """A named grid (small, medium, paper) or a YAML file with the fields of :class:`StudyGrid`."""
+    if str(grid) in GRIDS:
+        return GRIDS[str(grid)]
+    path = Path(grid)
+    if not path.suffix.lower() in (".yaml", ".yml") or not path.is_file():
+        raise InvalidValueError(f"grid {str(grid)!r} is not known; use one of {', '.join(GRIDS)} or a YAML file")
+    values = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in fields(StudyGrid)} - {"extra"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidValueError(f"unknown grid field(s) {', '.join(unknown)} in {path}; known: {', '.join(sorted(known))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    for axis in (*AXES, "data", "layouts"):
+        if axis in values and not isinstance(values[axis], tuple):
+            values[axis] = (values[axis],)
+    return StudyGrid(**{"name": path.stem, **values})

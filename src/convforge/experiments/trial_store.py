@@ -1,0 +1,242 @@
+"""A store of trials for sweeps: SQLite on one machine, any SQL database across many.
+
+Each trial is a row: its study, a key, its configuration, a status (``pending``,
+``running``, ``done``, ``failed``), the worker that owns it, a heartbeat and, once
+finished, its result. Workers claim trials with a compare-and-set update, so two
+workers never run the same trial, whichever database holds the table. A trial whose
+worker died (its process is gone, or its heartbeat stopped) is claimed again; a
+finished one never is. Results are written in one transaction, so none is lost or half
+written.
+
+The URL is an SQLAlchemy one: ``sqlite:///path/to/trials.db`` (a plain file path works
+too) or ``postgresql+psycopg://user:pass@host/db`` for many machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convforge.errors import ConvforgeError
+
+STATUSES = ("pending", "running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS convforge_trials (
+    study TEXT NOT NULL,
+    key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT,
+    heartbeat DOUBLE PRECISION,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started DOUBLE PRECISION,
+    finished DOUBLE PRECISION,
+    result TEXT,
+    error TEXT,
+    PRIMARY KEY (study, key)
+)
+"""
+
+
+@dataclass
+class Trial:
+    """One row of the store."""
+
+    key: str
+    config: dict[str, Any]
+    status: str
+    attempts: int
+    owner: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+
+
+def worker_id() -> str:
+    """This process's owner tag: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(owner: str | None) -> bool:
+    """Whether ``owner`` (host:pid) names a process on this host that no longer exists."""
+    if not owner or owner.count(":") != 1:
+        return False
+    host, pid = owner.split(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def database_url(storage: str | Path) -> str:
+    """An SQLAlchemy URL from a URL or a plain file path (which means SQLite)."""
+    text = str(storage)
+    return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+
+
+class TrialStore:
+    """Trials of any number of studies in one database (see the module documentation)."""
+
+    def __init__(self, storage: str | Path, stale_after_s: float = 120.0) -> None:
+        import sqlalchemy as sa
+
+        self.url = database_url(storage)
+        self.stale_after_s = stale_after_s
+        self._sa = sa
+        try:
+            if self.url.startswith("sqlite:///"):
+                Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+                self.engine = sa.create_engine(self.url, connect_args={"timeout": 60})
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(self.url, pool_pre_ping=True)
+            with self.engine.begin() as conn:
+                conn.execute(sa.text(_SCHEMA))
+        except (sa.exc.ArgumentError, sa.exc.OperationalError, sa.exc.NoSuchModuleError, ImportError) as err:
+            raise ConvforgeError(f"could not open the trial store {self.url!r}: {err}") from None
+
+    def _run(self, sql: str, **params: Any):
+        with self.engine.begin() as conn:
+            return conn.execute(self._sa.text(sql), params)
+
+    # ------------------------------------------------------------ writing
+
+    def add(self, study: str, configs: dict[str, dict[str, Any]]) -> int:
+        """Add the trials ``{key: config}`` that the study lacks; returns how many were new."""
+        existing = {row.key for row in self._run("SELECT key FROM convforge_trials WHERE study = :s", s=study)}
+        new = [(k, c) for k, c in configs.items() if k not in existing]
+        if not new:
+            return 0
+        start = self._run("SELECT COALESCE(MAX(position), -1) FROM convforge_trials WHERE study = :s", s=study)
+        first = int(start.scalar()) + 1
+        rows = [{"s": study, "k": k, "p": first + i, "c": json.dumps(c, sort_keys=True)} for i, (k, c) in enumerate(new)]
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._sa.text(
+                    "INSERT INTO convforge_trials (study, key, position, config, status, attempts) "
+                    "VALUES (:s, :k, :p, :c, 'pending', 0) ON CONFLICT (study, key) DO NOTHING"
+                ),
+                rows,
+            )
+        return len(new)
+
+    def claim(self, study: str, owner: str) -> Trial | None:
+        """Take the next trial to run (pending, or abandoned by a dead worker); None when there is none."""
+        now = time.time()
+        while True:
+            candidates = self._run(
+                "SELECT key, status, owner, heartbeat FROM convforge_trials WHERE study = :s "
+                "AND status IN ('pending', 'running') ORDER BY position",
+                s=study,
+            ).all()
+            chosen = next((c for c in candidates if c.status == "pending"), None)
+            if chosen is None:
+                chosen = next((c for c in candidates if self._abandoned(c.owner, c.heartbeat, now)), None)
+            if chosen is None:
+                return None
+            claimed = self._run(
+                "UPDATE convforge_trials SET status = 'running', owner = :o, heartbeat = :t, started = :t, "
+                "attempts = attempts + 1 WHERE study = :s AND key = :k AND status = :status "
+                "AND COALESCE(owner, '') = :old",
+                o=owner, t=now, s=study, k=chosen.key, status=chosen.status, old=chosen.owner or "",
+            )  # fmt: skip
+            if claimed.rowcount == 1:
+                return self.get(study, chosen.key)
+            # another worker took it first: look again
+
+    def _abandoned(self, owner: str | None, heartbeat: float | None, now: float) -> bool:
+        return heartbeat is None or now - heartbeat > self.stale_after_s or _process_gone(owner)
+
+    def beat(self, study: str, key: str, owner: str) -> None:
+        """Tell the others that ``owner`` still works on ``key``."""
+        self._run(
+            "UPDATE convforge_trials SET heartbeat = :t WHERE study = :s AND key = :k AND owner = :o "
+            "AND status = 'running'",
+            t=time.time(), s=study, k=key, o=owner,
+        )  # fmt: skip
+
+    def finish(self, study: str, key: str, owner: str, result: dict[str, Any]) -> None:
+        """Record ``result`` and mark the trial done (a trial already done keeps its first result)."""
+        self._run(
+            "UPDATE convforge_trials SET status = 'done', result = :r, finished = :t, owner = :o, error = NULL "
+            "WHERE study = :s AND key = :k AND status <> 'done'",
+            r=json.dumps(result, sort_keys=True), t=time.time(), o=owner, s=study, k=key,
+        )  # fmt: skip
+
+    def fail(self, study: str, key: str, owner: str, error: str) -> None:
+        """Mark the trial failed with the error's text (run the study again with retry to try it again)."""
+        self._run(
+            "UPDATE convforge_trials SET status = 'failed', error = :e, finished = :t WHERE study = :s AND key = :k "
+            "AND status <> 'done'",
+            e=error[-4000:], t=time.time(), s=study, k=key,
+        )  # fmt: skip
+
+    def retry_failed(self, study: str) -> int:
+        """Put failed trials back to pending; returns how many."""
+        return self._run(
+            "UPDATE convforge_trials SET status = 'pending', owner = NULL WHERE study = :s AND status = 'failed'",
+            s=study,
+        ).rowcount
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, study: str, key: str) -> Trial:
+        row = self._run("SELECT * FROM convforge_trials WHERE study = :s AND key = :k", s=study, k=key).one()
+        return _trial(row)
+
+    def trials(self, study: str, status: str | None = None) -> list[Trial]:
+        """Every trial of ``study`` (or those with ``status``), in the order they were added."""
+        sql = "SELECT * FROM convforge_trials WHERE study = :s"
+        params: dict[str, Any] = {"s": study}
+        if status is not None:
+            sql += " AND status = :st"
+            params["st"] = status
+        return [_trial(r) for r in self._run(sql + " ORDER BY position", **params).all()]
+
+    def counts(self, study: str) -> dict[str, int]:
+        """How many trials are in each status."""
+        rows = self._run("SELECT status, COUNT(*) AS n FROM convforge_trials WHERE study = :s GROUP BY status", s=study)
+        found = {r.status: int(r.n) for r in rows}
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    def busy_elsewhere(self, study: str) -> int:
+        """Trials that live workers are running now (neither finished nor abandoned)."""
+        now = time.time()
+        rows = self._run(
+            "SELECT owner, heartbeat FROM convforge_trials WHERE study = :s AND status = 'running'", s=study
+        ).all()
+        return sum(not self._abandoned(r.owner, r.heartbeat, now) for r in rows)
+
+
+def _trial(row: Any) -> Trial:
+    return Trial(
+        key=row.key,
+        config=json.loads(row.config),
+        status=row.status,
+        attempts=int(row.attempts),
+        owner=row.owner,
+        result=json.loads(row.result) if row.result else None,
+        error=row.error,
+        started=row.started,
+        finished=row.finished,
+    )
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
