@@ -133,7 +133,7 @@ def run_sweep(
     processes = []
     for i in range(workers):
         log = str(Path(log_dir) / f"worker-{i}.log") if log_dir is not None else None
-        process = spawn.Process(target=worker_loop, args=(storage, study, trial_fn, context, threads, log), daemon=False)
+        process = spawn.Process(target=worker_loop, args=(storage, study, trial_fn, context, threads, log))
         process.start()
         processes.append(process)
     try:

@@ -122,7 +122,10 @@ class TrialStore:
             return 0
         start = self._run("SELECT COALESCE(MAX(position), -1) FROM convforge_trials WHERE study = :s", s=study)
         first = int(start.scalar()) + 1
-        rows = [{"s": study, "k": k, "p": first + i, "c": json.dumps(c, sort_keys=True)} for i, (k, c) in enumerate(new)]
+        rows = [
+            {"s": study, "k": key, "p": first + i, "c": json.dumps(config, sort_keys=True)}
+            for i, (key, config) in enumerate(new)
+        ]
         with self.engine.begin() as conn:
             conn.execute(
                 self._sa.text(

@@ -123,13 +123,15 @@ def load_grid(grid: str | Path) -> StudyGrid:
     if str(grid) in GRIDS:
         return GRIDS[str(grid)]
     path = Path(grid)
-    if not path.suffix.lower() in (".yaml", ".yml") or not path.is_file():
+    if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
         raise InvalidValueError(f"grid {str(grid)!r} is not known; use one of {', '.join(GRIDS)} or a YAML file")
     values = yaml.safe_load(path.read_text()) or {}
     known = {f.name for f in fields(StudyGrid)} - {"extra"}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidValueError(f"unknown grid field(s) {', '.join(unknown)} in {path}; known: {', '.join(sorted(known))}")
+        raise InvalidValueError(
+            f"unknown grid field(s) {', '.join(unknown)} in {path}; known fields: {', '.join(sorted(known))}"
+        )
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     for axis in (*AXES, "data", "layouts"):
         if axis in values and not isinstance(values[axis], tuple):
