@@ -55,6 +55,15 @@ class TestGrid:
         with pytest.raises(InvalidValueError, match="grid 'huge' is not known; use one of small, medium, paper"):
             load_grid("huge")
 
+    def test_yaml_numbers_are_read_as_numbers(self, tmp_path):
+        path = tmp_path / "g.yaml"
+        path.write_text("lr: [1e-3, 0.01]\ndepth: 4\nbranch_scale: [1, 0.5]\n")
+        grid = load_grid(path)
+        assert grid.lr == (0.001, 0.01) and grid.depth == (4,) and grid.branch_scale == (1.0, 0.5)
+        path.write_text("depth: [two]\n")
+        with pytest.raises(InvalidValueError, match="depth value 'two' is not allowed; use a int"):
+            load_grid(path)
+
     def test_a_bad_value_is_rejected_before_any_training(self, tmp_path):
         grid = tmp_path / "g.yaml"
         grid.write_text(TINY_GRID + "kernel: [4]\n")
@@ -123,6 +132,31 @@ class TestTrialStore:
         store.fail("s", "a", "two", "boom")
         assert store.get("s", "a").result == {"loss": 1.0} and store.get("s", "a").status == "done"
         assert store.claim("s", "three") is None
+
+    def test_a_trial_stored_with_other_settings_is_refused(self, tmp_path):
+        store = TrialStore(tmp_path / "t.db")
+        store.add("s", {"a": {"epochs": 3}})
+        with pytest.raises(ConvforgeError, match="already has trial a with other settings \\(epochs: 3 → 5\\)"):
+            store.add("s", {"a": {"epochs": 5}})
+
+    def test_a_trial_that_keeps_killing_its_worker_is_failed_not_retried_forever(self, tmp_path):
+        store = TrialStore(tmp_path / "t.db", stale_after_s=0.0, max_attempts=2)
+        store.add("s", {"a": {}})
+        assert store.claim("s", "w1").attempts == 1
+        time.sleep(0.01)
+        assert store.claim("s", "w2").attempts == 2
+        time.sleep(0.01)
+        assert store.claim("s", "w3") is None
+        trial = store.get("s", "a")
+        assert trial.status == "failed" and "died 2 times" in trial.error
+        assert store.retry_failed("s") == ["a"] and store.get("s", "a").attempts == 0
+
+    def test_claims_can_be_limited_to_a_scope(self, tmp_path):
+        store = TrialStore(tmp_path / "t.db")
+        store.add("s", {"cifar10-a": {}, "mnist-a": {}})
+        assert store.claim("s", "me", scope=("mnist-",)).key == "mnist-a"
+        assert store.claim("s", "me", scope=("mnist-",)) is None
+        assert store.counts("s", scope=("cifar10-",))["pending"] == 1
 
     def test_a_bad_url_is_one_clear_error(self):
         with pytest.raises(ConvforgeError, match="could not open the trial store"):

@@ -126,6 +126,18 @@ class TestFusedParallelPath:
         fused.eval(), unfused.eval()
         torch.testing.assert_close(fused(x), unfused(x), rtol=1e-5, atol=1e-5)
 
+    def test_a_frozen_batchnorm_stays_frozen_on_the_fused_path(self):
+        fused = trained_like_stack(ParallelResidualStack).train()
+        for branch in fused.branches:  # the usual "freeze BN" idiom inside a training model
+            branch.norm.eval()
+        unfused = copy.deepcopy(fused)
+        unfused.fused = False
+        statistics = [b.clone() for b in fused.buffers()]
+        x = torch.randn(4, 6, 8, 8)
+        torch.testing.assert_close(fused(x), unfused(x), rtol=1e-5, atol=1e-6)
+        for before, after in zip(statistics, fused.buffers()):
+            assert torch.equal(before, after)
+
     def test_fused_path_accepts_channels_last_inputs(self):
         stack = trained_like_stack(ParallelResidualStack).eval()
         x = torch.randn(2, 6, 8, 8)

@@ -36,7 +36,6 @@ def add_parser(subparsers) -> None:
     deep.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes or a Ray cluster")
     deep.add_argument("--retry-failed", action="store_true", help="run failed trials again")
     deep.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
-    deep.add_argument("--details", action="store_true", help="also print the paired differences per configuration")
     deep.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -67,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     print(result.table)
     print("\nParallel − sequential, paired by configuration and seed:\n")
     print(summary)
-    if args.details:
-        print()
-        print(detail)
+    print("\nPer configuration, over its seeds (95 % CI with two seeds or more):\n")
+    print(detail)
     print(f"\nreport: {result.out / 'report' / 'report.md'}   plots: {result.out / 'report'}")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import multiprocessing
 import os
 import sys
@@ -44,12 +45,15 @@ def resolve(path: str) -> Callable[[dict[str, Any], dict[str, Any]], dict[str, A
 def _heartbeat(store: TrialStore, study: str, key: str, owner: str, every_s: float) -> Iterator[None]:
     stop = threading.Event()
 
-    def beat() -> None:
+    def beat_and_check() -> None:
         while not stop.wait(every_s):
-            with contextlib.suppress(Exception):  # a missed beat only makes the claim look older
-                store.beat(study, key, owner)
+            try:
+                if not store.beat(study, key, owner):
+                    print(f"[{owner}] trial {key} was taken over by another worker (a missed heartbeat?)", flush=True)
+            except Exception:  # a missed beat only makes the claim look older
+                pass
 
-    thread = threading.Thread(target=beat, daemon=True)
+    thread = threading.Thread(target=beat_and_check, daemon=True)
     thread.start()
     try:
         yield
@@ -80,24 +84,27 @@ def worker_loop(
     beat_s = max(1.0, store.stale_after_s / 8)
     owner = worker_id()
     function = resolve(trial_fn)
+    scope = tuple(context["scope"]) if context.get("scope") else None
     finished = 0
     while True:
-        trial = store.claim(study, owner)
+        trial = store.claim(study, owner, scope)
         if trial is None:
-            if store.busy_elsewhere(study) == 0:
+            counts = store.counts(study, scope)
+            if counts["pending"] == 0 and counts["running"] == 0:
                 return finished
-            time.sleep(poll_s)
+            if store.busy_elsewhere(study, scope):
+                time.sleep(poll_s)  # others are running the rest; one of them may yet die
             continue
         print(f"[{owner}] trial {trial.key} (attempt {trial.attempts})", flush=True)
         try:
             with _heartbeat(store, study, trial.key, owner, beat_s):
                 result = function(trial.config, context)
+            store.finish(study, trial.key, owner, json.loads(json.dumps(result)))
         except Exception as err:  # the trial failed, the worker goes on
             detail = str(err) if isinstance(err, ConvforgeError) else traceback.format_exc()
             print(f"[{owner}] trial {trial.key} failed: {detail}", flush=True)
             store.fail(study, trial.key, owner, f"{type(err).__name__}: {detail}")
             continue
-        store.finish(study, trial.key, owner, result)
         finished += 1
 
 
@@ -123,11 +130,13 @@ def run_sweep(
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise InvalidValueError(f"workers = {workers!r} is not allowed; use an integer >= 0 (0 = in this process)")
     store = TrialStore(storage, stale_after_s=context.get("stale_after_s", 120.0))
+    storage = store.url  # absolute, so that every worker opens the same database
+    scope = tuple(context["scope"]) if context.get("scope") else None
     if workers == 0:
         worker_loop(storage, study, trial_fn, context)
-        return store.counts(study)
+        return store.counts(study, scope)
     if executor == "ray":
-        return _run_on_ray(store, storage, study, trial_fn, context, workers, progress)
+        return _run_on_ray(store, study, trial_fn, context, workers, progress, scope)
     threads = max(1, (os.cpu_count() or 1) // workers)
     spawn = multiprocessing.get_context("spawn")  # fresh interpreters: safe with torch's threads
     processes = []
@@ -137,24 +146,34 @@ def run_sweep(
         process.start()
         processes.append(process)
     try:
-        _watch(store, study, progress, lambda: any(p.is_alive() for p in processes))
+        _watch(store, study, progress, lambda: any(p.is_alive() for p in processes), scope)
     finally:
         for process in processes:
             if process.is_alive():
                 process.terminate()
             process.join()
-    return store.counts(study)
+    crashed = [(i, p.exitcode) for i, p in enumerate(processes) if p.exitcode != 0]
+    counts = store.counts(study, scope)
+    if crashed:
+        logs = ", ".join(f"worker {i} (exit code {code}): {Path(log_dir or '.') / f'worker-{i}.log'}"
+                         for i, code in crashed)  # fmt: skip
+        if counts["pending"] or counts["running"]:
+            raise ConvforgeError(f"workers stopped with trials left to run; see {logs}")
+        print(f"warning: a worker stopped abnormally ({logs}); the others finished its trials", file=sys.stderr)
+    return counts
 
 
-def _watch(store: TrialStore, study: str, progress: bool, running: Callable[[], bool]) -> None:
+def _watch(
+    store: TrialStore, study: str, progress: bool, running: Callable[[], bool], scope: tuple[str, ...] | None
+) -> None:
     """A progress bar over the study's trials until the workers stop."""
-    counts = store.counts(study)
+    counts = store.counts(study, scope)
     total = sum(counts.values())
     with tqdm(total=total, initial=counts["done"] + counts["failed"], unit="trial", disable=not progress) as bar:
         shown = None
         while running():
             time.sleep(1.0)
-            counts = store.counts(study)
+            counts = store.counts(study, scope)
             if counts != shown:  # redraw on change only: quiet in logs, live on a terminal
                 bar.n = counts["done"] + counts["failed"]
                 bar.set_postfix(running=counts["running"], failed=counts["failed"], refresh=False)
@@ -163,17 +182,24 @@ def _watch(store: TrialStore, study: str, progress: bool, running: Callable[[], 
 
 
 def _run_on_ray(
-    store: TrialStore, storage: str, study: str, trial_fn: str, context: dict[str, Any], workers: int, progress: bool
+    store: TrialStore,
+    study: str,
+    trial_fn: str,
+    context: dict[str, Any],
+    workers: int,
+    progress: bool,
+    scope: tuple[str, ...] | None,
 ) -> dict[str, int]:
     try:
         import ray
     except ImportError:
         raise ConvforgeError("the ray executor needs Ray: pip install 'ray[default]'") from None
-    if storage.startswith("sqlite"):
+    if store.url.startswith("sqlite"):
         print("note: Ray workers on other machines cannot reach an SQLite file; use a PostgreSQL URL for a cluster")
     ray.init(ignore_reinit_error=True)
-    remote = ray.remote(num_cpus=1)(worker_loop)
-    pending = [remote.remote(storage, study, trial_fn, context, 1) for _ in range(workers)]
+    gpus = float(context.get("gpus_per_worker", 0))  # Ray hides GPUs from tasks that do not ask for them
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(worker_loop)
+    pending = [remote.remote(store.url, study, trial_fn, context, 1) for _ in range(workers)]
     done: list[Any] = []
 
     def running() -> bool:
@@ -182,6 +208,6 @@ def _run_on_ray(
         done.extend(ready)
         return bool(pending)
 
-    _watch(store, study, progress, running)
+    _watch(store, study, progress, running, scope)
     ray.get(done)  # raise a worker's error here
-    return store.counts(study)
+    return store.counts(study, scope)

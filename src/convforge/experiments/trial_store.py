@@ -1,4 +1,4 @@
-"""A store of trials for sweeps: SQLite on one machine, any SQL database across many.
+"""A store of trials for sweeps: SQLite on one machine, PostgreSQL across many.
 
 Each trial is a row: its study, a key, its configuration, a status (``pending``,
 ``running``, ``done``, ``failed``), the worker that owns it, a heartbeat and, once
@@ -6,7 +6,11 @@ finished, its result. Workers claim trials with a compare-and-set update, so two
 workers never run the same trial, whichever database holds the table. A trial whose
 worker died (its process is gone, or its heartbeat stopped) is claimed again; a
 finished one never is. Results are written in one transaction, so none is lost or half
-written.
+written. A trial whose worker died ``max_attempts`` times is marked failed rather than
+handed on again.
+
+Staleness compares the clocks of the machines involved: keep them in sync (NTP) to
+well within ``stale_after_s``.
 
 The URL is an SQLAlchemy one: ``sqlite:///path/to/trials.db`` (a plain file path works
 too) or ``postgresql+psycopg://user:pass@host/db`` for many machines.
@@ -78,7 +82,10 @@ def _process_gone(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    try:  # a zombie (exited, not yet reaped) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def database_url(storage: str | Path) -> str:
@@ -90,11 +97,12 @@ def database_url(storage: str | Path) -> str:
 class TrialStore:
     """Trials of any number of studies in one database (see the module documentation)."""
 
-    def __init__(self, storage: str | Path, stale_after_s: float = 120.0) -> None:
+    def __init__(self, storage: str | Path, stale_after_s: float = 120.0, max_attempts: int = 3) -> None:
         import sqlalchemy as sa
 
         self.url = database_url(storage)
         self.stale_after_s = stale_after_s
+        self.max_attempts = max_attempts
         self._sa = sa
         try:
             if self.url.startswith("sqlite:///"):
@@ -103,10 +111,19 @@ class TrialStore:
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             else:
                 self.engine = sa.create_engine(self.url, pool_pre_ping=True)
-            with self.engine.begin() as conn:
-                conn.execute(sa.text(_SCHEMA))
+            self._create_table()
         except (sa.exc.ArgumentError, sa.exc.OperationalError, sa.exc.NoSuchModuleError, ImportError) as err:
             raise ConvforgeError(f"could not open the trial store {self.url!r}: {err}") from None
+
+    def _create_table(self) -> None:
+        sa = self._sa
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text(_SCHEMA))
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            # several machines creating the table at once: one wins, the others find it there
+            if not sa.inspect(self.engine).has_table("convforge_trials"):
+                raise
 
     def _run(self, sql: str, **params: Any):
         with self.engine.begin() as conn:
@@ -115,8 +132,22 @@ class TrialStore:
     # ------------------------------------------------------------ writing
 
     def add(self, study: str, configs: dict[str, dict[str, Any]]) -> int:
-        """Add the trials ``{key: config}`` that the study lacks; returns how many were new."""
-        existing = {row.key for row in self._run("SELECT key FROM convforge_trials WHERE study = :s", s=study)}
+        """Add the trials ``{key: config}`` that the study lacks; returns how many were new.
+
+        A key already stored with a different configuration is refused: the study's
+        results would otherwise silently mix two settings.
+        """
+        rows = self._run("SELECT key, config FROM convforge_trials WHERE study = :s", s=study).all()
+        existing = {row.key: json.loads(row.config) for row in rows}
+        for key, config in configs.items():
+            old = existing.get(key)
+            if old is not None and old != json.loads(json.dumps(config)):
+                changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+                detail = ", ".join(f"{k}: {old.get(k)!r} → {config.get(k)!r}" for k in changed)
+                raise ConvforgeError(
+                    f"study {study!r} in {self.url} already has trial {key} with other settings ({detail}); "
+                    "use another output folder or database, or name the grid differently"
+                )
         new = [(k, c) for k, c in configs.items() if k not in existing]
         if not new:
             return 0
@@ -136,25 +167,43 @@ class TrialStore:
             )
         return len(new)
 
-    def claim(self, study: str, owner: str) -> Trial | None:
-        """Take the next trial to run (pending, or abandoned by a dead worker); None when there is none."""
-        now = time.time()
+    def claim(self, study: str, owner: str, scope: tuple[str, ...] | None = None) -> Trial | None:
+        """Take the next trial to run (pending, or abandoned by a dead worker); None when there is none.
+
+        ``scope`` limits the choice to keys starting with one of the given prefixes.
+        """
         while True:
-            candidates = self._run(
-                "SELECT key, status, owner, heartbeat FROM convforge_trials WHERE study = :s "
-                "AND status IN ('pending', 'running') ORDER BY position",
-                s=study,
-            ).all()
+            now = time.time()
+            candidates = [
+                c
+                for c in self._run(
+                    "SELECT key, status, owner, heartbeat, attempts FROM convforge_trials WHERE study = :s "
+                    "AND status IN ('pending', 'running') ORDER BY position",
+                    s=study,
+                ).all()
+                if _in_scope(c.key, scope)
+            ]
             chosen = next((c for c in candidates if c.status == "pending"), None)
             if chosen is None:
                 chosen = next((c for c in candidates if self._abandoned(c.owner, c.heartbeat, now)), None)
             if chosen is None:
                 return None
+            same = (
+                "WHERE study = :s AND key = :k AND status = :status AND COALESCE(owner, '') = :old "
+                "AND COALESCE(heartbeat, -1) = :hb"  # unchanged since it was judged: no live owner loses it
+            )
+            params = dict(s=study, k=chosen.key, status=chosen.status, old=chosen.owner or "",
+                          hb=chosen.heartbeat if chosen.heartbeat is not None else -1)  # fmt: skip
+            if chosen.status == "running" and chosen.attempts >= self.max_attempts:
+                self._run(
+                    "UPDATE convforge_trials SET status = 'failed', finished = :t, error = :e " + same,
+                    t=now, e=f"its worker died {chosen.attempts} times while running it", **params,
+                )  # fmt: skip
+                continue
             claimed = self._run(
                 "UPDATE convforge_trials SET status = 'running', owner = :o, heartbeat = :t, started = :t, "
-                "attempts = attempts + 1 WHERE study = :s AND key = :k AND status = :status "
-                "AND COALESCE(owner, '') = :old",
-                o=owner, t=now, s=study, k=chosen.key, status=chosen.status, old=chosen.owner or "",
+                "attempts = attempts + 1 " + same,
+                o=owner, t=now, **params,
             )  # fmt: skip
             if claimed.rowcount == 1:
                 return self.get(study, chosen.key)
@@ -163,13 +212,13 @@ class TrialStore:
     def _abandoned(self, owner: str | None, heartbeat: float | None, now: float) -> bool:
         return heartbeat is None or now - heartbeat > self.stale_after_s or _process_gone(owner)
 
-    def beat(self, study: str, key: str, owner: str) -> None:
-        """Tell the others that ``owner`` still works on ``key``."""
-        self._run(
+    def beat(self, study: str, key: str, owner: str) -> bool:
+        """Tell the others that ``owner`` still works on ``key``; False when the trial is no longer its own."""
+        return self._run(
             "UPDATE convforge_trials SET heartbeat = :t WHERE study = :s AND key = :k AND owner = :o "
             "AND status = 'running'",
             t=time.time(), s=study, k=key, o=owner,
-        )  # fmt: skip
+        ).rowcount == 1  # fmt: skip
 
     def finish(self, study: str, key: str, owner: str, result: dict[str, Any]) -> None:
         """Record ``result`` and mark the trial done (a trial already done keeps its first result)."""
@@ -180,19 +229,23 @@ class TrialStore:
         )  # fmt: skip
 
     def fail(self, study: str, key: str, owner: str, error: str) -> None:
-        """Mark the trial failed with the error's text (run the study again with retry to try it again)."""
+        """Mark the trial failed with the error's text, unless another worker has taken it over."""
         self._run(
             "UPDATE convforge_trials SET status = 'failed', error = :e, finished = :t WHERE study = :s AND key = :k "
-            "AND status <> 'done'",
-            e=error[-4000:], t=time.time(), s=study, k=key,
+            "AND status = 'running' AND owner = :o",
+            e=error[-4000:], t=time.time(), s=study, k=key, o=owner,
         )  # fmt: skip
 
-    def retry_failed(self, study: str) -> int:
-        """Put failed trials back to pending; returns how many."""
-        return self._run(
-            "UPDATE convforge_trials SET status = 'pending', owner = NULL WHERE study = :s AND status = 'failed'",
-            s=study,
-        ).rowcount
+    def retry_failed(self, study: str, scope: tuple[str, ...] | None = None) -> list[str]:
+        """Put failed trials back to pending, with their attempts reset; returns their keys."""
+        keys = [t.key for t in self.trials(study, "failed") if _in_scope(t.key, scope)]
+        for key in keys:
+            self._run(
+                "UPDATE convforge_trials SET status = 'pending', owner = NULL, attempts = 0, heartbeat = NULL "
+                "WHERE study = :s AND key = :k AND status = 'failed'",
+                s=study, k=key,
+            )  # fmt: skip
+        return keys
 
     # ------------------------------------------------------------ reading
 
@@ -209,19 +262,25 @@ class TrialStore:
             params["st"] = status
         return [_trial(r) for r in self._run(sql + " ORDER BY position", **params).all()]
 
-    def counts(self, study: str) -> dict[str, int]:
+    def counts(self, study: str, scope: tuple[str, ...] | None = None) -> dict[str, int]:
         """How many trials are in each status."""
-        rows = self._run("SELECT status, COUNT(*) AS n FROM convforge_trials WHERE study = :s GROUP BY status", s=study)
-        found = {r.status: int(r.n) for r in rows}
-        return {status: found.get(status, 0) for status in STATUSES}
+        found = dict.fromkeys(STATUSES, 0)
+        for row in self._run("SELECT key, status FROM convforge_trials WHERE study = :s", s=study):
+            if _in_scope(row.key, scope):
+                found[row.status] += 1
+        return found
 
-    def busy_elsewhere(self, study: str) -> int:
+    def busy_elsewhere(self, study: str, scope: tuple[str, ...] | None = None) -> int:
         """Trials that live workers are running now (neither finished nor abandoned)."""
         now = time.time()
         rows = self._run(
-            "SELECT owner, heartbeat FROM convforge_trials WHERE study = :s AND status = 'running'", s=study
+            "SELECT key, owner, heartbeat FROM convforge_trials WHERE study = :s AND status = 'running'", s=study
         ).all()
-        return sum(not self._abandoned(r.owner, r.heartbeat, now) for r in rows)
+        return sum(_in_scope(r.key, scope) and not self._abandoned(r.owner, r.heartbeat, now) for r in rows)
+
+
+def _in_scope(key: str, scope: tuple[str, ...] | None) -> bool:
+    return scope is None or key.startswith(tuple(scope))
 
 
 def _trial(row: Any) -> Trial:

@@ -208,7 +208,7 @@ class ParallelResidualStack(ResidualStack):
         bias = torch.cat([b.conv.bias for b in branches]) if conv.bias is not None else None
         y = F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation)
         if isinstance(first.norm, nn.BatchNorm2d):
-            y = _batch_norm_all(y, [b.norm for b in branches], self.training)
+            y = _batch_norm_all(y, [b.norm for b in branches])
         y = first.act(y)
         if first.scale != 1.0:
             y = y * first.scale
@@ -237,7 +237,7 @@ def _fusion_blocker(branches: list[nn.Module]) -> str | None:
 
         def bn_key(bn: nn.BatchNorm2d) -> tuple:
             count = int(bn.num_batches_tracked) if bn.momentum is None and bn.track_running_stats else 0
-            return bn.eps, bn.momentum, bn.affine, bn.track_running_stats, count
+            return bn.eps, bn.momentum, bn.affine, bn.track_running_stats, bn.training, count
 
         if any(bn_key(b.norm) != bn_key(first.norm) for b in branches):
             return "the BatchNorm settings differ between branches"
@@ -251,9 +251,14 @@ def _fusion_blocker(branches: list[nn.Module]) -> str | None:
     return None
 
 
-def _batch_norm_all(y: torch.Tensor, norms: list[nn.BatchNorm2d], training: bool) -> torch.Tensor:
-    """BatchNorm of the concatenated branch outputs, with each branch's statistics kept in its own module."""
+def _batch_norm_all(y: torch.Tensor, norms: list[nn.BatchNorm2d]) -> torch.Tensor:
+    """BatchNorm of the concatenated branch outputs, with each branch's statistics kept in its own module.
+
+    Follows the norms' own mode (a BatchNorm frozen with ``.eval()`` inside a training
+    model stays frozen), as the unfused path does.
+    """
     first = norms[0]
+    training = first.training
     weight = torch.cat([n.weight for n in norms]) if first.affine else None
     bias = torch.cat([n.bias for n in norms]) if first.affine else None
     if not first.track_running_stats:
@@ -279,6 +284,13 @@ class TaylorResidualStack(ResidualStack):
     Order 1 is the parallel layout; order ``depth`` (or more) reproduces the sequential
     layout exactly when the branches are linear. Branch k is evaluated
     ``min(order, k)`` times, once per order it contributes to.
+
+    With BatchNorm in training mode and order ≥ 2, each evaluation of a branch
+    normalises its own input term with that term's batch statistics, and updates the
+    running statistics once per evaluation; so the higher-order terms are not small in
+    training, and evaluation mode sees statistics mixed over the orders. For the
+    expansion in its mathematical sense, use branches without norm (``norm="none"``),
+    or convert a trained model in evaluation mode.
     """
 
     layout = "taylor"
@@ -318,7 +330,7 @@ def parse_layout(layout: str) -> tuple[type[ResidualStack], dict]:
         return SequentialResidualStack, {}
     if text == "parallel":
         return ParallelResidualStack, {}
-    if text.startswith("taylor") and text[6:].isdigit() and int(text[6:]) >= 1:
+    if text.startswith("taylor") and text[6:].isdecimal() and text[6:].isascii() and int(text[6:]) >= 1:
         return TaylorResidualStack, {"order": int(text[6:])}
     raise InvalidValueError(f"layout = {layout!r} is not allowed; use sequential, parallel or taylor<n> (n >= 1)")
 

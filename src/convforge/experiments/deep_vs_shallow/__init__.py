@@ -10,6 +10,7 @@ or use ``executor="ray"``.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,18 +89,18 @@ def run_study(
     storage = storage or str(out / "trials.db")
     store = TrialStore(storage, stale_after_s=stale_after_s)
     name = study_name(spec)
+    scope = tuple(f"{d}-" for d in datasets)  # trial keys start with their dataset
     if not report_only:
         validate_grid(spec, datasets)
         store.add(name, spec.configurations(datasets))
         if retry_failed:
-            store.retry_failed(name)
-        context = {"out": str(out.resolve()), "data_root": data_root, "stale_after_s": stale_after_s}
+            for key in store.retry_failed(name, scope):  # a retried trial starts over, not from its failed run
+                shutil.rmtree(out / "trials" / "classify" / key, ignore_errors=True)
+        context = {"out": str(out.resolve()), "data_root": data_root, "stale_after_s": stale_after_s, "scope": scope}
         run_sweep(storage, name, TRIAL_FUNCTION, context, workers, executor, progress, log_dir=out / "logs")
-    rows = trial_rows(store.trials(name))
-    wanted = set(datasets)
-    rows = [r for r in rows if r["data"] in wanted]
+    rows = [r for r in trial_rows(store.trials(name)) if r["key"].startswith(scope)]
     report = write_report(rows, out / "report", f"Deep versus shallow: grid {spec.name}", command) if rows else ""
-    return StudyResult(out, rows, store.counts(name), report)
+    return StudyResult(out, rows, store.counts(name, scope), report)
 
 
 __all__ = [

@@ -132,8 +132,27 @@ def load_grid(grid: str | Path) -> StudyGrid:
         raise InvalidValueError(
             f"unknown grid field(s) {', '.join(unknown)} in {path}; known fields: {', '.join(sorted(known))}"
         )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     for axis in (*AXES, "data", "layouts"):
-        if axis in values and not isinstance(values[axis], tuple):
-            values[axis] = (values[axis],)
+        if axis in values:
+            items = values[axis] if isinstance(values[axis], list) else [values[axis]]
+            values[axis] = tuple(_typed(path, axis, item, _AXIS_TYPES.get(axis, str)) for item in items)
+    for name in ("epochs", "train_subset", "val_subset", "batch_size"):
+        if name in values:
+            values[name] = _typed(path, name, values[name], int)
+    if "weight_decay" in values:
+        values["weight_decay"] = _typed(path, "weight_decay", values["weight_decay"], float)
     return StudyGrid(**{"name": path.stem, **values})
+
+
+_AXIS_TYPES: dict[str, type] = {"depth": int, "width": int, "kernel": int, "seed": int, "lr": float,
+                                "branch_scale": float}  # fmt: skip
+
+
+def _typed(path: Path, field_name: str, value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (YAML reads ``1e-3`` as text), or an error naming the field."""
+    try:
+        if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+            raise ValueError
+        return kind(float(value)) if kind is int else kind(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{path}: {field_name} value {value!r} is not allowed; use a {kind.__name__}") from None
