@@ -229,9 +229,20 @@ def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_d
         running = [t for t in trials if t.status == "running"]
         return (done, running) if done and running else None
 
-    done_before, running = wait_for(finished_and_running, what="a finished and a running trial")
-    victim = running[0]
-    os.kill(int(victim.owner.split(":")[1]), signal.SIGKILL)
+    def freeze_a_busy_worker():
+        _, running = wait_for(finished_and_running, what="a finished and a running trial")
+        pid = int(running[0].owner.split(":")[1])
+        os.kill(pid, signal.SIGSTOP)  # frozen, its trial cannot finish while we look
+        trial = store.get(study, running[0].key)
+        if trial.status == "running" and trial.owner == running[0].owner:
+            return pid, trial
+        os.kill(pid, signal.SIGCONT)
+        return None
+
+    pid, victim = wait_for(freeze_a_busy_worker, what="a worker in mid-trial")
+    done_before = {t.key: t for t in store.trials(study, "done")}
+    assert done_before
+    os.kill(pid, signal.SIGKILL)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
 
