@@ -197,8 +197,7 @@ def _run_on_ray(
     if store.url.startswith("sqlite"):
         print("note: Ray workers on other machines cannot reach an SQLite file; use a PostgreSQL URL for a cluster")
     ray.init(ignore_reinit_error=True)
-    gpus = float(context.get("gpus_per_worker", 0))  # Ray hides GPUs from tasks that do not ask for them
-    remote = ray.remote(num_cpus=1, num_gpus=gpus)(worker_loop)
+    remote = ray.remote(num_cpus=1)(worker_loop)  # one CPU each; Ray hides GPUs from such tasks
     pending = [remote.remote(store.url, study, trial_fn, context, 1) for _ in range(workers)]
     done: list[Any] = []
 

@@ -10,7 +10,8 @@ written. A trial whose worker died ``max_attempts`` times is marked failed rathe
 handed on again.
 
 Staleness compares the clocks of the machines involved: keep them in sync (NTP) to
-well within ``stale_after_s``.
+well within ``stale_after_s``. Workers are told apart by ``host:pid``, so containers
+that share a host name but not a process namespace need distinct host names.
 
 The URL is an SQLAlchemy one: ``sqlite:///path/to/trials.db`` (a plain file path works
 too) or ``postgresql+psycopg://user:pass@host/db`` for many machines.
