@@ -70,6 +70,8 @@ class TestGrid:
         with pytest.raises(InvalidValueError, match="kernel = 4"):
             run_study(grid, out=tmp_path / "study", workers=0, progress=False)
         assert not (tmp_path / "study" / "trials").exists()
+        with pytest.raises(InvalidValueError, match="dataset\\(s\\) 'mnits' are not known"):
+            run_study(grid, data="mnits", out=tmp_path / "study", workers=0, progress=False)
 
 
 class TestTrialStore:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convforge.data.catalog import NAMES
 from convforge.errors import InvalidValueError
 from convforge.experiments.deep_vs_shallow.grid import GRIDS, StudyGrid, load_grid, trial_key
 from convforge.experiments.deep_vs_shallow.report import q_table, trial_rows, write_report
@@ -46,6 +47,9 @@ def study_name(grid: StudyGrid) -> str:
 
 def validate_grid(grid: StudyGrid, data: tuple[str, ...]) -> None:
     """Reject a bad grid before any training: build each distinct network once and check each recipe."""
+    unknown = [d for d in data if d.lower() not in NAMES]
+    if unknown:
+        raise InvalidValueError(f"dataset(s) {', '.join(map(repr, unknown))} are not known; use {', '.join(NAMES)}")
     checked: set[str] = set()
     for key, config in grid.configurations(data).items():
         model = repr(sorted(model_settings(config).items()))
