@@ -208,22 +208,27 @@ def wait_for(condition, timeout=240.0, what="a condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_study(grid: Path, out: Path, shared_data: Path) -> subprocess.Popen:
+STUDY = "deep-vs-shallow-tiny"
+
+
+def start_study(tmp_path: Path, shared_data: Path) -> tuple[subprocess.Popen, TrialStore, Path, Path]:
+    """``convforge study`` on the tiny grid with 2 workers, in its own process group: (process, store, out, grid)."""
+    grid = tmp_path / "tiny.yaml"
+    grid.write_text(TINY_GRID)
+    out = tmp_path / "study"
     env = {**os.environ, "CONVFORGE_DATA": str(shared_data)}
     command = [sys.executable, "-m", "convforge", "study", "deep-vs-shallow", "--grid", str(grid), "--out", str(out),
                "--workers", "2", "--quiet"]  # fmt: skip
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # fmt: skip
+    store = wait_for(lambda: (out / "trials.db").exists() and TrialStore(out / "trials.db"), 60, "the store")
+    return process, store, out, grid
 
 
 def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_data):
     """End to end on real MNIST: kill one worker mid-trial; the other finishes everything, nothing is lost."""
-    grid = tmp_path / "tiny.yaml"
-    grid.write_text(TINY_GRID)
-    out = tmp_path / "study"
-    process = start_study(grid, out, shared_data)
-    store = wait_for(lambda: (out / "trials.db").exists() and TrialStore(out / "trials.db"), 60, "the store")
-    study = "deep-vs-shallow-tiny"
+    process, store, out, _ = start_study(tmp_path, shared_data)
+    study = STUDY
 
     def finished_and_running():
         trials = store.trials(study)
@@ -264,12 +269,8 @@ def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_d
 
 
 def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_path, shared_data):
-    grid = tmp_path / "tiny.yaml"
-    grid.write_text(TINY_GRID)
-    out = tmp_path / "study"
-    process = start_study(grid, out, shared_data)
-    store = wait_for(lambda: (out / "trials.db").exists() and TrialStore(out / "trials.db"), 60, "the store")
-    study = "deep-vs-shallow-tiny"
+    process, store, out, grid = start_study(tmp_path, shared_data)
+    study = STUDY
     wait_for(lambda: store.counts(study)["done"] >= 2, what="two finished trials")
     os.killpg(process.pid, signal.SIGKILL)  # the study and all its workers
     process.wait()
