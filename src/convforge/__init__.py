@@ -4,6 +4,7 @@ from convforge.engine.predict import predict
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import evaluate, train
 from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
+from convforge.explain import LinearScope
 from convforge.profile import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
 from convforge.surgery import taylor_truncate, to_parallel, to_sequential
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvforgeError",
     "ForwardError",
+    "LinearScope",
     "ProfileResult",
     "Recipe",
     "UnknownModelError",

@@ -1,0 +1,426 @@
+"""LinearScope: replay a network as the affine map it applies around one input.
+
+The model runs on one batch ``[x0, probe_1, …, probe_P, 0]``. Linear operations
+(convolutions, linear layers, pooling by averaging, additions, concatenation, pixel
+shuffle, upsampling, BatchNorm in evaluation mode, reshapes) treat every element alike.
+At every non-linear operation, element 0 goes through the real function and every
+other element gets the affine action that the function took on element 0:
+
+- piecewise-linear units (ReLU, ReLU6, LeakyReLU, PReLU, hard-tanh, max pooling) use
+  the linear piece element 0 fell on (the gain ``1[z0 > 0]``, the winning positions);
+- gates (SiLU = x·σ(x), GELU = x·Φ(x), Hardswish = x·hardsigmoid(x), and any product
+  of two activations such as a squeeze-excitation ``x * gate``) keep the gate computed
+  from element 0;
+- other point-wise functions g (sigmoid, tanh, ELU, hardsigmoid, softplus) use the
+  secant through ``(0, g(0))`` and ``(z0, g(z0))``: ``g(0) + z·(g(z0) − g(0))/z0``;
+- normalisations that use the statistics of their input (LayerNorm, GroupNorm,
+  InstanceNorm) use those of element 0.
+
+So element 0 of the output is F(x0); element p is A(x0)·x_p + c(x0), exactly affine in
+the probe; and the final zero probe gives c(x0), the part that biases and
+normalisation offsets contribute along the recorded path. Feeding x_p = x0 gives F(x0)
+back. Operations are intercepted at the level of torch functions, so functional calls
+inside ``forward`` (``F.relu``, ``torch.sigmoid``, ``x * gate``) are handled as well as
+modules; any operation that is neither known linear nor linearised here raises
+:class:`UnsupportedOperationError` naming it, rather than giving a wrong answer.
+
+The batch dimension must stay first through the network (as it does in CNNs).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from convforge.errors import ConvforgeError
+
+
+class UnsupportedOperationError(ConvforgeError):
+    """The network uses an operation that LinearScope cannot replay as an affine map."""
+
+
+# Operations that are affine in their (single) activation input: applied to the whole batch as they are.
+LINEAR_OPS = frozenset(
+    """
+    conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d linear
+    avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d
+    interpolate upsample upsample_nearest upsample_bilinear pixel_shuffle pixel_unshuffle channel_shuffle pad
+    dropout dropout1d dropout2d dropout3d alpha_dropout feature_alpha_dropout
+    add __add__ __radd__ __iadd__ add_ sub __sub__ __rsub__ __isub__ sub_ neg __neg__ negative
+    sum mean cat concat concatenate stack hstack vstack
+    view view_as reshape reshape_as flatten unflatten permute transpose t contiguous unsqueeze squeeze expand
+    expand_as repeat flip roll narrow chunk split split_with_sizes tensor_split unbind __getitem__ select
+    index_select clone to float double half type type_as __setitem__ movedim moveaxis swapaxes
+    """.split()
+)
+
+
+def _name(func: Callable) -> str:
+    name = getattr(func, "__name__", None) or str(func)
+    if name == "__get__":  # property getters: Tensor.shape.__get__ and friends
+        owner = getattr(func, "__self__", None)
+        return f"{getattr(owner, '__name__', 'attribute')}.__get__"
+    return name
+
+
+@dataclass
+class ScopeOutput:
+    """One LinearScope call: F(x0), A(x0)·x_p for each probe, and c(x0)."""
+
+    output: torch.Tensor  # F(x0), batch of 1
+    linear: torch.Tensor  # A(x0)·x_p, one row per probe
+    bias: torch.Tensor  # c(x0), batch of 1
+
+    @property
+    def affine(self) -> torch.Tensor:
+        """A(x0)·x_p + c(x0), one row per probe."""
+        return self.linear + self.bias
+
+
+class _TensorSet:
+    """A set of tensors by identity (tensors compare by value, so a WeakSet cannot hold them)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+
+    def add(self, tensor: torch.Tensor) -> None:
+        self._refs[id(tensor)] = weakref.ref(tensor)
+
+    def __contains__(self, value: Any) -> bool:
+        ref = self._refs.get(id(value)) if isinstance(value, torch.Tensor) else None
+        return ref is not None and ref() is value
+
+
+class _Replay(TorchFunctionMode):
+    """Intercepts torch functions during one forward of ``[x0, probes…]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batched = _TensorSet()  # activations: tensors that carry [x0, probes…]
+        self.gates = _TensorSet()  # activations that came out of a sigmoid-like gate
+
+    def mark(self, out: Any) -> Any:
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self.batched.add(t)
+        return out
+
+    def is_batched(self, value: Any) -> bool:
+        return value in self.batched
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        leaves = tree_flatten((args, kwargs))[0]
+        if not any(self.is_batched(t) for t in leaves):
+            return func(*args, **kwargs)
+        name = _name(func)
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            out = handler(self, func, args, kwargs)
+            self.mark(out)
+            return out
+        if name == "batch_norm":
+            return self.mark(_batch_norm(func, args, kwargs))
+        if name in LINEAR_OPS:
+            return self.mark(func(*args, **kwargs))
+        out = func(*args, **kwargs)
+        if not any(isinstance(t, torch.Tensor) for t in tree_flatten(out)[0]):
+            return out  # sizes, shapes, dtypes: no activation values leave
+        raise UnsupportedOperationError(
+            f"LinearScope cannot replay {name!r} on the network's activations as an affine map; "
+            "supported are linear operations, the point-wise activations, max pooling, norms and products of "
+            "two activations (see convforge.explain.linear_scope)"
+        )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _split(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(element 0, the probes) of a batched activation."""
+    return z[:1], z[1:]
+
+
+def _join(first: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+    return torch.cat([first, rest.to(first.dtype)], 0)
+
+
+def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _in_place(z: torch.Tensor, out: torch.Tensor, func: Callable) -> torch.Tensor:
+    """For an in-place variant (``relu_``), write the result into ``z`` as the caller expects."""
+    name = _name(func)
+    if name.endswith("_") and not name.endswith("__"):
+        z.copy_(out)
+        return z
+    return out
+
+
+def _gained(z: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """Probes times a gain decided by element 0, plus an offset that goes into c."""
+    return _split(z)[1] * gain + offset
+
+
+# ------------------------------------------------------------------ piecewise-linear units
+
+
+def _relu(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    z0, _ = _split(z)
+    out = _join(F.relu(z0), _gained(z, (z0 > 0).to(z.dtype)))
+    return _in_place(z, out, func)
+
+
+def _leaky_relu(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    slope = _arg(args, kwargs, 1, "negative_slope", 0.01)
+    z0, _ = _split(z)
+    gain = torch.where(z0 > 0, torch.ones_like(z0), torch.full_like(z0, slope))
+    return _in_place(z, _join(F.leaky_relu(z0, slope), _gained(z, gain)), func)
+
+
+def _prelu(mode: _Replay, func, args, kwargs):
+    z, weight = args[0], _arg(args, kwargs, 1, "weight")
+    z0, _ = _split(z)
+    shape = [1] * z.dim()
+    if weight.numel() > 1:
+        shape[1] = weight.numel()
+    gain = torch.where(z0 > 0, torch.ones_like(z0), weight.reshape(shape).expand_as(z0))
+    return _join(F.prelu(z0, weight), _gained(z, gain))
+
+
+def _hardtanh(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    name = _name(func).rstrip("_")
+    low, high = (0.0, 6.0) if name == "relu6" else (_arg(args, kwargs, 1, "min_val", -1.0),
+                                                     _arg(args, kwargs, 2, "max_val", 1.0))  # fmt: skip
+    z0, zp = _split(z)
+    inside = ((z0 > low) & (z0 < high)).to(z.dtype)
+    clipped = torch.where(z0 >= high, torch.full_like(z0, high), torch.full_like(z0, low)) * (1 - inside)
+    return _in_place(z, _join(z0.clamp(low, high), zp * inside + clipped), func)
+
+
+_POOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_ADAPTIVE_POOL_ARGS = ("output_size", "return_indices")
+
+
+def _max_pool(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    name = _name(func).lstrip("_")
+    dims = 1 if "1d" in name else 3 if "3d" in name else 2
+    adaptive = name.startswith("adaptive")
+    names = _ADAPTIVE_POOL_ARGS if adaptive else _POOL_ARGS
+    settings = {**dict(zip(names, args[1:])), **kwargs}
+    wants_indices = bool(settings.pop("return_indices", False)) or name.endswith("_with_indices")
+    pool = getattr(F, f"{'adaptive_' if adaptive else ''}max_pool{dims}d")
+    z0, zp = _split(z)
+    out0, index = pool(z0, **settings, return_indices=True)
+    flat = zp.flatten(-dims)
+    picked = flat.gather(-1, index.flatten(-dims).expand(zp.shape[0], *index.shape[1:-dims], -1))
+    out = _join(out0, picked.reshape(zp.shape[0], *out0.shape[1:]))
+    return (out, torch.cat([index] * z.shape[0])) if wants_indices else out
+
+
+# ------------------------------------------------------------------ gates (x · g(x))
+
+
+def _gate_fn(name: str, approximate: str = "none") -> Callable[[torch.Tensor], torch.Tensor]:
+    if name == "silu":
+        return torch.sigmoid
+    if name == "hardswish":
+        return F.hardsigmoid
+    if name == "mish":
+        return lambda z: torch.tanh(F.softplus(z))
+    if approximate == "tanh":
+        return lambda z: 0.5 * (1 + torch.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
+    return lambda z: 0.5 * (1 + torch.erf(z / math.sqrt(2)))  # gelu
+
+
+def _self_gated(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    name = _name(func).rstrip("_")
+    gate = _gate_fn(name, _arg(args, kwargs, 1, "approximate", "none") if name == "gelu" else "none")
+    z0, zp = _split(z)
+    g0 = gate(z0)
+    return _in_place(z, _join(z0 * g0, zp * g0), func)
+
+
+def _product(mode: _Replay, func, args, kwargs):
+    u, v = args[0], _arg(args, kwargs, 1, "other")
+    if not (mode.is_batched(u) and mode.is_batched(v)):
+        return func(*args, **kwargs)  # an activation times a constant: linear
+    if u in mode.gates and v not in mode.gates:
+        u, v = v, u  # keep the gate as computed from element 0
+    u0, up = _split(u)
+    v0, _ = _split(v)
+    out = _join(u0 * v0 if "mul" in _name(func) else u0 @ v0, up * v0 if "mul" in _name(func) else up @ v0)
+    return _in_place(args[0], out, func)
+
+
+def _division(mode: _Replay, func, args, kwargs):
+    if mode.is_batched(_arg(args, kwargs, 1, "other")):
+        raise UnsupportedOperationError(f"LinearScope cannot replay {_name(func)!r} with an activation as divisor")
+    return func(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ other point-wise functions (secant gain)
+
+
+def _secant(g: Callable[[torch.Tensor], torch.Tensor]):
+    def handler(mode: _Replay, func, args, kwargs):
+        z = args[0]
+        z0, zp = _split(z)
+        at_zero = g(torch.zeros((), dtype=z.dtype, device=z.device))
+        g0 = g(z0)
+        eps = 1e-4 if z.dtype in (torch.float16, torch.bfloat16) else 1e-6
+        tiny = z0.abs() < eps
+        slope_at_zero = (g(torch.full((), eps, dtype=z.dtype)) - g(torch.full((), -eps, dtype=z.dtype))) / (2 * eps)
+        slope = torch.where(tiny, slope_at_zero, (g0 - at_zero) / torch.where(tiny, torch.ones_like(z0), z0))
+        out = _join(g0, zp * slope + at_zero)
+        if _name(func).rstrip("_") in ("sigmoid", "hardsigmoid"):
+            mode.gates.add(out)
+        return _in_place(z, out, func)
+
+    return handler
+
+
+def _with_args(function: Callable, keys: tuple[str, ...], defaults: tuple) -> Callable:
+    def make(mode: _Replay, func, args, kwargs):
+        values = [_arg(args, kwargs, i + 1, k, d) for i, (k, d) in enumerate(zip(keys, defaults))]
+        return _secant(lambda z: function(z, *values))(mode, func, args, kwargs)
+
+    return make
+
+
+# ------------------------------------------------------------------ normalisations with input statistics
+
+
+def _normalise_with_first(z: torch.Tensor, reduce_dims: tuple[int, ...], eps: float) -> torch.Tensor:
+    z0, _ = _split(z)
+    mean = z0.mean(reduce_dims, keepdim=True)
+    var = z0.var(reduce_dims, keepdim=True, unbiased=False)
+    return (z - mean) / torch.sqrt(var + eps)
+
+
+def _layer_norm(mode: _Replay, func, args, kwargs):
+    z, shape = args[0], _arg(args, kwargs, 1, "normalized_shape")
+    weight, bias, eps = (
+        _arg(args, kwargs, 2, "weight"),
+        _arg(args, kwargs, 3, "bias"),
+        _arg(args, kwargs, 4, "eps", 1e-5),
+    )
+    dims = tuple(range(z.dim() - len(shape), z.dim()))
+    out = _normalise_with_first(z, dims, eps)
+    out = out * weight if weight is not None else out
+    return out + bias if bias is not None else out
+
+
+def _group_norm(mode: _Replay, func, args, kwargs):
+    z, groups = args[0], _arg(args, kwargs, 1, "num_groups")
+    weight, bias, eps = (
+        _arg(args, kwargs, 2, "weight"),
+        _arg(args, kwargs, 3, "bias"),
+        _arg(args, kwargs, 4, "eps", 1e-5),
+    )
+    grouped = z.reshape(z.shape[0], groups, -1)
+    out = _normalise_with_first(grouped, (2,), eps).reshape(z.shape)
+    shape = [1, -1] + [1] * (z.dim() - 2)
+    out = out * weight.reshape(shape) if weight is not None else out
+    return out + bias.reshape(shape) if bias is not None else out
+
+
+def _instance_norm(mode: _Replay, func, args, kwargs):
+    z = args[0]
+    use_input_stats = _arg(args, kwargs, 5, "use_input_stats", True)
+    if not use_input_stats:
+        return func(*args, **kwargs)  # running statistics: affine
+    weight, bias, eps = (
+        _arg(args, kwargs, 3, "weight"),
+        _arg(args, kwargs, 4, "bias"),
+        _arg(args, kwargs, 7, "eps", 1e-5),
+    )
+    out = _normalise_with_first(z, tuple(range(2, z.dim())), eps)
+    shape = [1, -1] + [1] * (z.dim() - 2)
+    out = out * weight.reshape(shape) if weight is not None else out
+    return out + bias.reshape(shape) if bias is not None else out
+
+
+def _batch_norm(func, args, kwargs):
+    training = _arg(args, kwargs, 5, "training", False)
+    if training:
+        raise UnsupportedOperationError(
+            "LinearScope needs BatchNorm in evaluation mode (running statistics); this one normalises with batch "
+            "statistics (training mode or track_running_stats=False)"
+        )
+    return func(*args, **kwargs)
+
+
+_HANDLERS: dict[str, Callable] = {}
+for _names, _handler in [
+    (("relu", "relu_"), _relu),
+    (("leaky_relu", "leaky_relu_"), _leaky_relu),
+    (("prelu",), _prelu),
+    (("hardtanh", "hardtanh_", "relu6"), _hardtanh),
+    (("max_pool1d", "max_pool2d", "max_pool3d", "_max_pool1d", "_max_pool2d", "_max_pool3d",
+      "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
+      "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
+      "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices"), _max_pool),
+    (("silu", "silu_", "gelu", "hardswish", "hardswish_", "mish", "mish_"), _self_gated),
+    (("mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "matmul", "__matmul__"), _product),
+    (("div", "div_", "__truediv__", "__itruediv__", "true_divide"), _division),
+    (("sigmoid", "sigmoid_"), _secant(torch.sigmoid)),
+    (("tanh", "tanh_"), _secant(torch.tanh)),
+    (("hardsigmoid", "hardsigmoid_"), _secant(F.hardsigmoid)),
+    (("elu", "elu_"), _with_args(F.elu, ("alpha",), (1.0,))),
+    (("softplus",), _with_args(F.softplus, ("beta", "threshold"), (1.0, 20.0))),
+    (("layer_norm",), _layer_norm),
+    (("group_norm",), _group_norm),
+    (("instance_norm",), _instance_norm),
+]:  # fmt: skip
+    for _n in _names:
+        _HANDLERS[_n] = _handler
+
+
+class LinearScope:
+    """The linear interpreter of ``model`` (put in evaluation mode).
+
+    ``scope(x0, probes)`` returns F(x0), A(x0)·probe for each probe and c(x0) from one
+    forward pass of a batch of ``2 + len(probes)``. ``x0`` is one input (C×H×W or
+    1×C×H×W); ``probes`` a batch of inputs of the same shape.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model.eval()
+
+    def __call__(self, x0: torch.Tensor, probes: torch.Tensor | None = None) -> ScopeOutput:
+        x0 = x0 if x0.dim() > 0 and x0.shape[0] == 1 and x0.dim() >= 2 else x0.unsqueeze(0)
+        probes = probes if probes is not None else x0.new_zeros((0, *x0.shape[1:]))
+        if probes.shape[1:] != x0.shape[1:]:
+            raise ConvforgeError(f"probes of shape {tuple(probes.shape[1:])} do not match x0 {tuple(x0.shape[1:])}")
+        batch = torch.cat([x0, probes, torch.zeros_like(x0)])
+        out = self.replay(batch)
+        bias = out[-1:]
+        return ScopeOutput(out[:1], out[1:-1] - bias, bias)
+
+    def replay(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network on ``[x0, …]`` with every element after the first replayed through x0's affine map."""
+        mode = _Replay()
+        with mode:
+            mode.mark(batch)
+            out = self.model(batch)
+        if not isinstance(out, torch.Tensor):
+            raise ConvforgeError(f"LinearScope needs a model that returns one tensor, got {type(out).__name__}")
+        return out

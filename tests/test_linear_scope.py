@@ -1,0 +1,175 @@
+"""LinearScope: the exact affine map a network applies around one input."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import convforge
+from convforge.explain import LinearScope, UnsupportedOperationError
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+def with_moved_statistics(model: nn.Module) -> nn.Module:
+    """BatchNorm statistics away from (0, 1), as in a trained network, so that their offsets matter."""
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.running_mean.copy_(torch.rand(module.num_features, generator=generator) - 0.5)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    return model.eval()
+
+
+class PlainReluNet(nn.Sequential):
+    """Convolutions, BatchNorm, ReLU (also in place), max and average pooling, a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(32, 5),
+        )  # fmt: skip
+
+
+class EspcnLike(nn.Module):
+    """Super-resolution in the ESPCN shape: tanh convolutions, then a sub-pixel (pixel shuffle) output."""
+
+    def __init__(self, scale: int = 2) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.Tanh(), nn.Conv2d(16, 8, 3, padding=1), nn.Tanh())
+        self.tail = nn.Conv2d(8, scale * scale, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.tail(self.body(x))) + F.interpolate(x, scale_factor=2, mode="bilinear")
+
+
+class FunctionalNet(nn.Module):
+    """Activations called as functions inside forward, a squeeze-excitation gate, norms and a concatenation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.squeeze = nn.Linear(8, 4)
+        self.excite = nn.Linear(4, 8)
+        self.group_norm = nn.GroupNorm(2, 16)
+        self.instance_norm = nn.InstanceNorm2d(16, affine=True)
+        self.prelu = nn.PReLU(16)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.silu(self.conv(x))
+        gate = torch.sigmoid(self.excite(F.relu(self.squeeze(h.mean((2, 3))))))
+        h = h * gate[:, :, None, None]
+        h = torch.cat([F.gelu(h), F.leaky_relu(h, 0.1)], 1)
+        h = self.prelu(self.instance_norm(self.group_norm(h)))
+        h = F.elu(F.hardswish(h)) + torch.tanh(F.relu6(h))
+        h = F.layer_norm(h.mean((2, 3)), (16,))
+        return self.head(h)
+
+
+def models() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    return {
+        "relu-maxpool": PlainReluNet(),
+        "functional": FunctionalNet(),
+        "espcn-like": EspcnLike(),
+        "simplenet": convforge.create_model("simplenet_cifar_310k", num_classes=10),
+        "timm-resnet18": timm.create_model("resnet18", num_classes=10),
+        "timm-mobilenetv3": timm.create_model("mobilenetv3_small_100", num_classes=10),
+    }
+
+
+INPUTS = {"espcn-like": (1, 12, 12), "timm-resnet18": (3, 64, 64), "timm-mobilenetv3": (3, 64, 64)}
+
+
+@pytest.fixture(scope="module", params=list(models()))
+def case(request):
+    model = with_moved_statistics(models()[request.param]).double()
+    shape = INPUTS.get(request.param, (3, 32, 32))
+    x0 = torch.randn(1, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    return request.param, model, x0
+
+
+def test_the_operating_point_reproduces_the_network(case):
+    _, model, x0 = case
+    with torch.no_grad():
+        expected = model(x0)
+    out = LinearScope(model)(x0, x0)
+    assert relative_error(out.output, expected) <= 1e-12  # element 0 runs the real network
+    assert relative_error(out.affine[0], expected[0]) <= 1e-5  # A(x0)·x0 + c(x0) = F(x0)
+
+
+def test_the_operating_point_is_reproduced_in_float32_too(case):
+    name, model, x0 = case
+    model32, x32 = models()[name], x0.float()
+    model32.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    out = LinearScope(model32.eval())(x32, x32)
+    assert relative_error(out.affine[0], out.output[0]) <= 1e-4
+
+
+def test_the_output_is_linear_in_the_probe(case):
+    _, model, x0 = case
+    u, v = torch.randn(2, *x0.shape[1:], dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    out = LinearScope(model)(x0, torch.stack([u, v, 2 * u - 3 * v]))
+    combined = 2 * out.linear[0] - 3 * out.linear[1]
+    assert relative_error(out.linear[2], combined) <= 1e-10
+    zero = LinearScope(model)(x0, torch.zeros_like(x0))
+    assert zero.linear.abs().max() <= 1e-10 * zero.bias.abs().max().clamp_min(1)
+
+
+def test_the_adjoint_identity_holds(case):
+    _, model, x0 = case
+    scope = LinearScope(model)
+    u = torch.randn(x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3)).requires_grad_()
+    a_u = scope(x0, u).linear
+    v = torch.randn(a_u.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    (a_transposed_v,) = torch.autograd.grad(a_u, u, v)  # Aᵀ·v by one vector-Jacobian product
+    left, right = (a_u * v).sum().item(), (u * a_transposed_v).sum().item()
+    assert abs(left - right) <= 1e-10 * max(abs(left), 1.0)
+
+
+def test_a_relu_maxpool_network_map_is_its_jacobian():
+    model = with_moved_statistics(PlainReluNet()).double()
+    x0 = torch.randn(1, 3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    jacobian = torch.autograd.functional.jacobian(lambda x: model(x.view_as(x0)).flatten(), x0.flatten())
+    impulses = torch.eye(x0.numel(), dtype=torch.float64).view(-1, *x0.shape[1:])
+    columns = LinearScope(model)(x0, impulses).linear  # one column of A per impulse
+    assert relative_error(columns.T, jacobian) <= 1e-10
+
+
+def test_gain_linearisations_differ_from_the_gradient():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(4 * 4 * 4, 2)).double().eval()
+    x0 = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda x: model(x.view_as(x0)).flatten(), x0.flatten())
+    columns = LinearScope(model)(x0, torch.eye(36, dtype=torch.float64).view(-1, 1, 6, 6)).linear
+    assert relative_error(columns.T, jacobian) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "forward, name",
+    [
+        (lambda x: torch.softmax(x, 1), "softmax"),
+        (lambda x: x.exp(), "exp"),
+        (lambda x: x / (x + 1), "div"),
+    ],
+)
+def test_an_unsupported_operation_is_named(forward, name):
+    class Model(nn.Module):
+        def forward(self, x):
+            return forward(x)
+
+    with pytest.raises(UnsupportedOperationError, match=name):
+        LinearScope(Model())(torch.randn(1, 3, 4, 4), torch.randn(2, 3, 4, 4))
+
+
+def test_batchnorm_with_batch_statistics_is_refused():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
+    with pytest.raises(UnsupportedOperationError, match="evaluation mode"):
+        LinearScope(model)(torch.randn(1, 3, 6, 6), torch.randn(1, 3, 6, 6))
