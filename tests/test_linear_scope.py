@@ -173,3 +173,51 @@ def test_batchnorm_with_batch_statistics_is_refused():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=False))
     with pytest.raises(UnsupportedOperationError, match="evaluation mode"):
         LinearScope(model)(torch.randn(1, 3, 6, 6), torch.randn(1, 3, 6, 6))
+
+
+class TestAnalyses:
+    @pytest.fixture(scope="class")
+    def setting(self):
+        torch.manual_seed(0)
+        model = with_moved_statistics(FunctionalNet()).double()
+        x0 = torch.randn(1, 3, 10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+        scope = LinearScope(model, chunk=50)
+        matrix = scope.apply(x0, torch.eye(300, dtype=torch.float64).view(-1, 3, 10, 10)).T  # 3 outputs × 300
+        return scope, x0, matrix
+
+    def test_columns_and_rows_are_those_of_the_matrix(self, setting):
+        scope, x0, matrix = setting
+        torch.testing.assert_close(scope.columns(x0, [0, 57, 299]), matrix[:, [0, 57, 299]].T)
+        torch.testing.assert_close(scope.rows(x0, [2, 0]).flatten(1), matrix[[2, 0]])
+
+    def test_bias_part_and_vote_map_add_up_to_the_output(self, setting):
+        scope, x0, _ = setting
+        output = scope(x0).output[0]
+        bias = scope.bias_part(x0)[0]
+        for k in range(3):
+            votes = scope.vote_map(x0, k)
+            assert votes.shape == (10, 10)
+            assert votes.sum() + bias[k] == pytest.approx(output[k].item(), rel=1e-9, abs=1e-12)
+
+    def test_bias_share_is_the_bias_fraction_of_each_output(self, setting):
+        scope, x0, matrix = setting
+        share = scope.bias_share(x0)  # one value per output, shaped like one output
+        linear = matrix @ x0.flatten()
+        bias = scope.bias_part(x0)[0]
+        torch.testing.assert_close(share, bias.abs() / (linear.abs() + bias.abs()))
+        assert ((share >= 0) & (share <= 1)).all()
+
+    def test_top_singular_values_match_a_full_svd(self):
+        model = with_moved_statistics(EspcnLike()).double()
+        x0 = torch.randn(1, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+        scope = LinearScope(model)
+        matrix = scope.apply(x0, torch.eye(64, dtype=torch.float64).view(-1, 1, 8, 8)).flatten(1).T  # 256 × 64
+        expected = torch.linalg.svdvals(matrix)[:4]
+        u, s, v = scope.top_singular(x0, k=4, oversample=60)  # a sketch as wide as the input: exact
+        torch.testing.assert_close(s, expected, rtol=1e-9, atol=0)
+        torch.testing.assert_close(scope.apply(x0, v).flatten(1), s[:, None] * u.flatten(1), rtol=1e-6, atol=1e-9)
+
+    def test_x0_must_be_a_batch_of_one(self, setting):
+        scope, x0, _ = setting
+        with pytest.raises(convforge.ConvforgeError, match="batch of one input"):
+            scope(x0[0])
