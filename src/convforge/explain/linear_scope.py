@@ -287,7 +287,10 @@ def _secant(g: Callable[[torch.Tensor], torch.Tensor]):
         g0 = g(z0)
         eps = 1e-4 if z.dtype in (torch.float16, torch.bfloat16) else 1e-6
         tiny = z0.abs() < eps
-        slope_at_zero = (g(torch.full((), eps, dtype=z.dtype)) - g(torch.full((), -eps, dtype=z.dtype))) / (2 * eps)
+        slope_at_zero = (
+            g(torch.full((), eps, dtype=z.dtype, device=z.device))
+            - g(torch.full((), -eps, dtype=z.dtype, device=z.device))
+        ) / (2 * eps)
         slope = torch.where(tiny, slope_at_zero, (g0 - at_zero) / torch.where(tiny, torch.ones_like(z0), z0))
         out = _join(g0, zp * slope + at_zero)
         if _name(func).rstrip("_") in ("sigmoid", "hardsigmoid"):
