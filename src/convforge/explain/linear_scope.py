@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten
 
 from convforge.errors import ConvforgeError
 
@@ -86,6 +85,19 @@ class ScopeOutput:
         return self.linear + self.bias
 
 
+def _tensors(*values: Any) -> Iterator[torch.Tensor]:
+    """The tensors in ``values``, two levels into lists, tuples and dicts (``cat``'s list, ``split``'s tuple)."""
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple, dict, type({}.values()))):
+            for item in value.values() if isinstance(value, dict) else value:
+                if isinstance(item, torch.Tensor):
+                    yield item
+                elif isinstance(item, (list, tuple)):
+                    yield from (t for t in item if isinstance(t, torch.Tensor))
+
+
 class _TensorSet:
     """A set of tensors by identity (tensors compare by value, so a WeakSet cannot hold them)."""
 
@@ -109,9 +121,8 @@ class _Replay(TorchFunctionMode):
         self.gates = _TensorSet()  # activations that came out of a sigmoid-like gate
 
     def mark(self, out: Any) -> Any:
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self.batched.add(t)
+        for t in _tensors(out):
+            self.batched.add(t)
         return out
 
     def is_batched(self, value: Any) -> bool:
@@ -119,8 +130,7 @@ class _Replay(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        leaves = tree_flatten((args, kwargs))[0]
-        if not any(self.is_batched(t) for t in leaves):
+        if not any(t in self.batched for t in _tensors(args, kwargs.values())):
             return func(*args, **kwargs)
         name = _name(func)
         handler = _HANDLERS.get(name)
@@ -133,7 +143,7 @@ class _Replay(TorchFunctionMode):
         if name in LINEAR_OPS:
             return self.mark(func(*args, **kwargs))
         out = func(*args, **kwargs)
-        if not any(isinstance(t, torch.Tensor) for t in tree_flatten(out)[0]):
+        if next(_tensors(out), None) is None:
             return out  # sizes, shapes, dtypes: no activation values leave
         raise UnsupportedOperationError(
             f"LinearScope cannot replay {name!r} on the network's activations as an affine map; "
