@@ -110,6 +110,16 @@ def test_train_eval_and_predict_from_the_command_line(tmp_path):
     assert predicted.returncode == 0, predicted.stderr
     assert "probability" in predicted.stdout and predicted.stdout.count("%") == 3
 
+    explained = convforge("explain", str(run_dir), "--image", str(tmp_path / "item.png"), "--class", "Sneaker",
+                          "--out", str(tmp_path / "explain"))  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    assert "comes from the bias part c" in explained.stdout
+    written = sorted(p.name for p in (tmp_path / "explain").iterdir())
+    assert {"input.png", "bias_share.png", "votes_Sneaker.png"} <= set(written)
+    assert any(n.startswith("row_") for n in written) and all(
+        (tmp_path / "explain" / n).stat().st_size for n in written
+    )
+
 
 def test_compare_prints_the_table_and_the_plot_path(tmp_path):
     run = convforge("compare", "simplenet_cifar_310k[width=0.25]", "resnet20[epochs=1]", "--data", "fashion-mnist",

@@ -221,3 +221,14 @@ class TestAnalyses:
         scope, x0, _ = setting
         with pytest.raises(convforge.ConvforgeError, match="batch of one input"):
             scope(x0[0])
+
+
+def test_pictures_of_an_image_to_image_network_show_rows_and_columns(tmp_path):
+    from convforge.explain.pictures import explain_image
+
+    model = with_moved_statistics(EspcnLike())
+    result = explain_image(model, torch.rand(1, 1, 12, 12), tmp_path)
+    assert result.kind == "image-to-image"
+    assert sorted(p.name for p in result.files) == ["column_centre.png", "column_corner.png", "row_centre.png",
+                                                    "row_corner.png"]  # fmt: skip
+    assert all(p.stat().st_size > 0 for p in result.files)

@@ -9,6 +9,7 @@ from convforge import __version__
 from convforge.cli import (
     compare_command,
     eval_command,
+    explain_command,
     models_command,
     predict_command,
     profile_command,
@@ -25,6 +26,7 @@ COMMANDS = (
     predict_command,
     compare_command,
     study_command,
+    explain_command,
 )
 
 
