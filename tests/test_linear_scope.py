@@ -232,3 +232,21 @@ def test_pictures_of_an_image_to_image_network_show_rows_and_columns(tmp_path):
     assert sorted(p.name for p in result.files) == ["column_centre.png", "column_corner.png", "row_centre.png",
                                                     "row_corner.png"]  # fmt: skip
     assert all(p.stat().st_size > 0 for p in result.files)
+
+
+def test_a_product_of_two_activations_by_matmul_keeps_its_order():
+    class Bilinear(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.left, self.right = nn.Linear(6, 4), nn.Linear(6, 5)
+
+        def forward(self, x):
+            h = x.flatten(2).transpose(1, 2)  # N × positions × channels
+            return (self.left(h).transpose(1, 2) @ self.right(h)).flatten(1)  # N × (4·5)
+
+    model = Bilinear().double()
+    x0 = torch.randn(1, 6, 3, 3, dtype=torch.float64)
+    u, v = torch.randn(2, 6, 3, 3, dtype=torch.float64)
+    out = LinearScope(model)(x0, torch.stack([x0[0], u, v, u + 2 * v]))
+    assert relative_error(out.affine[0], model(x0)[0]) <= 1e-12
+    assert relative_error(out.linear[3], out.linear[1] + 2 * out.linear[2]) <= 1e-12

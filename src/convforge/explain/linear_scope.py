@@ -179,37 +179,30 @@ def _in_place(z: torch.Tensor, out: torch.Tensor, func: Callable) -> torch.Tenso
     return out
 
 
-def _gained(z: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """Probes times a gain decided by element 0, plus an offset that goes into c."""
-    return _split(z)[1] * gain + offset
-
-
 # ------------------------------------------------------------------ piecewise-linear units
+# On the piece that element 0 fell on, the unit is z ↦ gain·z + offset; applying that to the
+# whole batch gives element 0's true output and every probe's replay in one operation.
 
 
 def _relu(mode: _Replay, func, args, kwargs):
     z = args[0]
-    z0, _ = _split(z)
-    out = _join(F.relu(z0), _gained(z, (z0 > 0).to(z.dtype)))
-    return _in_place(z, out, func)
+    return _in_place(z, z * (z[:1] > 0), func)
 
 
 def _leaky_relu(mode: _Replay, func, args, kwargs):
     z = args[0]
     slope = _arg(args, kwargs, 1, "negative_slope", 0.01)
-    z0, _ = _split(z)
-    gain = torch.where(z0 > 0, torch.ones_like(z0), torch.full_like(z0, slope))
-    return _in_place(z, _join(F.leaky_relu(z0, slope), _gained(z, gain)), func)
+    z0 = z[:1]
+    return _in_place(z, z * torch.where(z0 > 0, z0.new_tensor(1.0), z0.new_tensor(slope)), func)
 
 
 def _prelu(mode: _Replay, func, args, kwargs):
     z, weight = args[0], _arg(args, kwargs, 1, "weight")
-    z0, _ = _split(z)
     shape = [1] * z.dim()
     if weight.numel() > 1:
         shape[1] = weight.numel()
-    gain = torch.where(z0 > 0, torch.ones_like(z0), weight.reshape(shape).expand_as(z0))
-    return _join(F.prelu(z0, weight), _gained(z, gain))
+    z0 = z[:1]
+    return z * torch.where(z0 > 0, torch.ones_like(z0), weight.reshape(shape).expand_as(z0))
 
 
 def _hardtanh(mode: _Replay, func, args, kwargs):
@@ -217,10 +210,10 @@ def _hardtanh(mode: _Replay, func, args, kwargs):
     name = _name(func).rstrip("_")
     low, high = (0.0, 6.0) if name == "relu6" else (_arg(args, kwargs, 1, "min_val", -1.0),
                                                      _arg(args, kwargs, 2, "max_val", 1.0))  # fmt: skip
-    z0, zp = _split(z)
-    inside = ((z0 > low) & (z0 < high)).to(z.dtype)
-    clipped = torch.where(z0 >= high, torch.full_like(z0, high), torch.full_like(z0, low)) * (1 - inside)
-    return _in_place(z, _join(z0.clamp(low, high), zp * inside + clipped), func)
+    z0 = z[:1]
+    inside = (z0 > low) & (z0 < high)
+    offset = torch.where(inside, z0.new_tensor(0.0), torch.where(z0 >= high, z0.new_tensor(high), z0.new_tensor(low)))
+    return _in_place(z, z * inside + offset, func)
 
 
 _POOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
@@ -263,20 +256,18 @@ def _self_gated(mode: _Replay, func, args, kwargs):
     z = args[0]
     name = _name(func).rstrip("_")
     gate = _gate_fn(name, _arg(args, kwargs, 1, "approximate", "none") if name == "gelu" else "none")
-    z0, zp = _split(z)
-    g0 = gate(z0)
-    return _in_place(z, _join(z0 * g0, zp * g0), func)
+    return _in_place(z, z * gate(z[:1]), func)  # element 0: z0·g(z0); probes: z·g(z0)
 
 
 def _product(mode: _Replay, func, args, kwargs):
     u, v = args[0], _arg(args, kwargs, 1, "other")
     if not (mode.is_batched(u) and mode.is_batched(v)):
         return func(*args, **kwargs)  # an activation times a constant: linear
-    if u in mode.gates and v not in mode.gates:
-        u, v = v, u  # keep the gate as computed from element 0
-    u0, up = _split(u)
-    v0, _ = _split(v)
-    out = _join(u0 * v0 if "mul" in _name(func) else u0 @ v0, up * v0 if "mul" in _name(func) else up @ v0)
+    op = torch.matmul if "matmul" in _name(func) else torch.mul
+    if u in mode.gates and v not in mode.gates:  # keep the gate as computed from element 0
+        out = op(u[:1], v)
+    else:
+        out = op(u, v[:1])
     return _in_place(args[0], out, func)
 
 
