@@ -3,8 +3,8 @@
 For each model: the median time of a plain forward of batch 1 (the floor), of plain
 forwards of batch 2 and 3 (what the batch alone costs), of one scope call with one
 probe (which returns F(x0), A·x1 and c(x0): a batch of 3), and of a scope call with 9
-probes, from which the cost per extra probe follows. Prints the times and the ratio
-scope / forward.
+probes, from which the cost per extra probe follows. All are timed round by round in
+turn. Prints the times and the ratio scope / forward.
 
     python benchmarks/linearscope_overhead.py [--rounds 15]
 """
@@ -25,15 +25,28 @@ MODELS = [("timm:resnet18", (3, 224, 224)), ("timm:mobilenetv3_small_100", (3, 2
           ("simplenet_cifar_310k", (3, 32, 32)), ("resnet20", (3, 32, 32))]  # fmt: skip
 
 
-def median_ms(fn, rounds: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+def interleaved_ms(calls: dict[str, object], rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Median ms of each call, timed round by round in turn so that machine noise hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(warmup + rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+
+
+def measure(name: str, shape: tuple[int, ...], rounds: int) -> dict[str, float]:
+    """Median ms of plain forwards of batch 1, 2, 3 and of scope calls with 1 and 9 probes."""
+    model = convforge.create_model(name).eval()
+    scope = LinearScope(model)
+    x0, probes = torch.randn(1, *shape), torch.randn(9, *shape)
+    batches = {b: torch.randn(b, *shape) for b in (1, 2, 3)}
+    calls = {f"forward {b}": (lambda b=b: model(batches[b])) for b in batches}
+    calls.update({"scope 1": lambda: scope(x0, probes[:1]), "scope 9": lambda: scope(x0, probes)})
+    with torch.no_grad():
+        return interleaved_ms(calls, rounds)
 
 
 def main() -> None:
@@ -43,17 +56,12 @@ def main() -> None:
     rows = []
     torch.manual_seed(0)
     for name, shape in MODELS:
-        model = convforge.create_model(name).eval()
-        scope = LinearScope(model)
-        x0, probes = torch.randn(1, *shape), torch.randn(9, *shape)
-        with torch.no_grad():
-            forward = {b: median_ms(lambda b=b: model(torch.randn(b, *shape)), args.rounds) for b in (1, 2, 3)}
-            one = median_ms(lambda: scope(x0, probes[:1]), args.rounds)
-            nine = median_ms(lambda: scope(x0, probes), args.rounds)
-        per_probe = (nine - one) / 8
-        rows.append((name, f"{forward[1]:.1f}", f"{forward[2]:.1f}", f"{forward[3]:.1f}", f"{one:.1f}",
-                     f"{one / forward[1]:.2f}", f"{one / forward[3]:.2f}", f"{per_probe:.1f}",
-                     f"{per_probe / forward[1]:.2f}"))  # fmt: skip
+        ms = measure(name, shape, args.rounds)
+        floor, one = ms["forward 1"], ms["scope 1"]
+        per_probe = (ms["scope 9"] - one) / 8
+        rows.append((name, f"{floor:.1f}", f"{ms['forward 2']:.1f}", f"{ms['forward 3']:.1f}", f"{one:.1f}",
+                     f"{one / floor:.2f}", f"{one / ms['forward 3']:.2f}", f"{per_probe:.1f}",
+                     f"{per_probe / floor:.2f}"))  # fmt: skip
     print(f"median of {args.rounds}, {torch.get_num_threads()} threads, float32, CPU")
     print(text_table(["model", "fwd b1 ms", "fwd b2 ms", "fwd b3 ms", "scope 1 probe ms", "scope/fwd b1",
                       "scope/fwd b3", "per extra probe ms", "probe/fwd b1"], rows))  # fmt: skip

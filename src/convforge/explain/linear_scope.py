@@ -186,7 +186,7 @@ def _in_place(z: torch.Tensor, out: torch.Tensor, func: Callable) -> torch.Tenso
 
 def _relu(mode: _Replay, func, args, kwargs):
     z = args[0]
-    return _in_place(z, z * (z[:1] > 0), func)
+    return _in_place(z, z.masked_fill(z[:1] <= 0, 0), func)
 
 
 def _leaky_relu(mode: _Replay, func, args, kwargs):
