@@ -319,6 +319,15 @@ def _normalise_with_first(z: torch.Tensor, reduce_dims: tuple[int, ...], eps: fl
     return (z - mean) / torch.sqrt(var + eps)
 
 
+def _scale_shift(
+    out: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None, shape: list[int] | None = None
+) -> torch.Tensor:
+    """A norm's affine tail: ``out · weight + bias``, each reshaped to ``shape`` (per channel) when given."""
+    if weight is not None:
+        out = out * (weight.reshape(shape) if shape else weight)
+    return out + (bias.reshape(shape) if shape else bias) if bias is not None else out
+
+
 def _layer_norm(mode: _Replay, func, args, kwargs):
     z, shape = args[0], _arg(args, kwargs, 1, "normalized_shape")
     weight, bias, eps = (
@@ -327,9 +336,7 @@ def _layer_norm(mode: _Replay, func, args, kwargs):
         _arg(args, kwargs, 4, "eps", 1e-5),
     )
     dims = tuple(range(z.dim() - len(shape), z.dim()))
-    out = _normalise_with_first(z, dims, eps)
-    out = out * weight if weight is not None else out
-    return out + bias if bias is not None else out
+    return _scale_shift(_normalise_with_first(z, dims, eps), weight, bias)
 
 
 def _group_norm(mode: _Replay, func, args, kwargs):
@@ -341,9 +348,7 @@ def _group_norm(mode: _Replay, func, args, kwargs):
     )
     grouped = z.reshape(z.shape[0], groups, -1)
     out = _normalise_with_first(grouped, (2,), eps).reshape(z.shape)
-    shape = [1, -1] + [1] * (z.dim() - 2)
-    out = out * weight.reshape(shape) if weight is not None else out
-    return out + bias.reshape(shape) if bias is not None else out
+    return _scale_shift(out, weight, bias, [1, -1] + [1] * (z.dim() - 2))
 
 
 def _instance_norm(mode: _Replay, func, args, kwargs):
@@ -357,9 +362,7 @@ def _instance_norm(mode: _Replay, func, args, kwargs):
         _arg(args, kwargs, 7, "eps", 1e-5),
     )
     out = _normalise_with_first(z, tuple(range(2, z.dim())), eps)
-    shape = [1, -1] + [1] * (z.dim() - 2)
-    out = out * weight.reshape(shape) if weight is not None else out
-    return out + bias.reshape(shape) if bias is not None else out
+    return _scale_shift(out, weight, bias, [1, -1] + [1] * (z.dim() - 2))
 
 
 def _batch_norm(func, args, kwargs):
