@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import convforge
+from convforge.errors import ConvforgeError
 from convforge.explain import LinearScope, UnsupportedOperationError
 
 
@@ -112,6 +113,17 @@ def test_the_operating_point_is_reproduced_in_float32_too(case):
     model32.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
     out = LinearScope(model32.eval())(x32, x32)
     assert relative_error(out.affine[0], out.output[0]) <= 1e-4
+
+
+def test_leaving_out_the_bias_part_gives_the_same_affine_replay(case):
+    _, model, x0 = case
+    probes = torch.randn(2, *x0.shape[1:], dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    full, short = LinearScope(model)(x0, probes), LinearScope(model)(x0, probes, bias=False)
+    assert short.bias is None
+    assert relative_error(short.affine, full.affine) <= 1e-12
+    assert relative_error(short.output, full.output) <= 1e-12
+    with pytest.raises(ConvforgeError, match="bias=False"):
+        _ = short.linear
 
 
 def test_the_output_is_linear_in_the_probe(case):
