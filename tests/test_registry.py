@@ -13,7 +13,11 @@ def test_every_registered_model_builds_and_runs_at_its_default_input():
         model = convforge.create_model(name).eval()
         with torch.no_grad():
             out = model(torch.randn(2, *info.input_size))
-        assert out.shape == (2, info.num_classes), name
+        if info.task == "super_resolution":
+            channels, height, width = info.input_size
+            assert out.shape == (2, channels, model.scale * height, model.scale * width), name
+        else:
+            assert out.shape == (2, info.num_classes), name
 
 
 def test_list_models_filters_by_pattern_and_task():
@@ -25,7 +29,10 @@ def test_list_models_filters_by_pattern_and_task():
         "simplenet_cifar_310k",
         "simplenet_cifar_460k",
     }
-    assert convforge.list_models(task="classification") == convforge.list_models()
+    classifiers = convforge.list_models(task="classification")
+    upscalers = convforge.list_models(task="super_resolution")
+    assert "espcn" in upscalers and "espcn" not in classifiers and "resnet20" in classifiers
+    assert sorted(classifiers + upscalers) == convforge.list_models()
     assert convforge.list_models(task="detection") == []
 
 

@@ -59,9 +59,9 @@ def register_model(
     ``published`` holds the paper's figures at the default input, as printed:
     ``{"params": "5,498,378", "macs": "652M"}`` (see :mod:`convforge.published`).
 
-    The factory must accept ``num_classes`` and ``in_chans``; :func:`create_model`
-    passes the registered defaults (``num_classes`` and ``input_size[0]``) unless
-    the caller overrides them.
+    The factory must accept ``in_chans``, and ``num_classes`` if it classifies;
+    :func:`create_model` passes the registered defaults (``input_size[0]`` and
+    ``num_classes``, where the factory takes it) unless the caller overrides them.
     """
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -179,7 +179,11 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
             overrides.setdefault("weights_backbone", None)  # segmentation/detection default to a download
         return _build(name, builder, **overrides)
     assert info.factory is not None
-    kwargs = {"num_classes": info.num_classes, "in_chans": info.input_size[0], **overrides}
+    defaults: dict[str, Any] = {"in_chans": info.input_size[0]}
+    parameters = inspect.signature(info.factory).parameters
+    if "num_classes" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        defaults["num_classes"] = info.num_classes
+    kwargs = {**defaults, **overrides}
     return _build(name, info.factory, **kwargs)
 
 

@@ -8,6 +8,7 @@ from convforge.cli.arguments import parse_overrides
 from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
 from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
+from convforge.tasks import TASKS
 
 # command-line option -> recipe field
 RECIPE_OPTIONS = {
@@ -16,7 +17,8 @@ RECIPE_OPTIONS = {
     "ema": "ema_decay", "grad_clip": "grad_clip", "seed": "seed", "name": "name", "project": "project",
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
-    "compile": "compile", "device": "device",
+    "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
+    "val_data": "val_data",
 }  # fmt: skip
 
 
@@ -38,9 +40,15 @@ def add_parser(subparsers) -> None:
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """The recipe options shared by ``train`` and ``compare``."""
     parser.add_argument(
-        "--data", help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory"
+        "--data",
+        help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory; "
+        "sr: t91, set5, set14 or a folder of images",
     )
     parser.add_argument("--data-root", help="folder holding the dataset (else $CONVFORGE_DATA, system locations)")
+    parser.add_argument("--task", choices=list(TASKS), help="classify (default) or sr (super-resolution of luma)")
+    parser.add_argument("--scale", type=int, help="sr: upscaling factor (default 2)")
+    parser.add_argument("--patch-size", type=int, help="sr: LR training patch side in pixels (default 32)")
+    parser.add_argument("--val-data", help="sr: images to validate on (default set5)")
     parser.add_argument("--recipe", help="YAML file of recipe fields; options given here override it")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch", type=int, help="batch size per process")
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         result = train(args.model, recipe=args.recipe, model_kwargs=parse_overrides(args.set),
                        progress=not args.quiet, **overrides)  # fmt: skip
     if result.metrics and result.rank == 0:
-        best = result.best()
-        print(f"best val top1 {best['val_top1']:.2f} % at epoch {best['epoch']}; run directory: {result.run_dir}")
+        best, metric = result.best(), result.primary_metric
+        value = f"{best[f'val_{metric}']:.2f}" + (" dB" if metric == "psnr" else " %")
+        print(f"best val {metric} {value} at epoch {best['epoch']}; run directory: {result.run_dir}")
     return 0

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from convforge.errors import ConvforgeError, InvalidValueError
+from convforge.tasks import TASKS
 
 OPTIMIZERS = ("sgd", "adamw", "adadelta")
 SCHEDULES = ("cosine", "step", "onecycle", "constant")
@@ -34,6 +35,11 @@ class Recipe:
     cutout: int = 0
     image_size: int = 224  # ImageFolder data: training crops and evaluation size
     workers: int = 2  # ImageFolder data: DataLoader worker processes
+    # super-resolution data (task sr)
+    scale: int = 2
+    patch_size: int = 32  # LR pixels a side; HR patches are scale times larger
+    patches_per_image: int = 32  # random patches drawn from every training image per epoch
+    val_data: str = "set5"
     # optimisation
     epochs: int = 10
     batch_size: int = 128
@@ -108,7 +114,11 @@ class Recipe:
             bad("opt", f"use one of {', '.join(OPTIMIZERS)}")
         if self.sched not in SCHEDULES:
             bad("sched", f"use one of {', '.join(SCHEDULES)}")
-        for name in ("epochs", "batch_size", "image_size"):
+        if self.task not in TASKS:
+            bad("task", f"use one of {', '.join(TASKS)}")
+        if not isinstance(self.scale, int) or isinstance(self.scale, bool) or not 2 <= self.scale <= 8:
+            bad("scale", "use an integer from 2 to 8")
+        for name in ("epochs", "batch_size", "image_size", "patch_size", "patches_per_image"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 bad(name, "use a positive integer")
         for name in ("train_subset", "val_subset", "crop_padding", "cutout", "seed", "workers"):

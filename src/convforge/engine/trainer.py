@@ -46,12 +46,15 @@ class TrainResult:
     model: nn.Module = field(repr=False)
     input_size: tuple[int, ...] = ()
     rank: int = 0  # this process's rank in a distributed run; only rank 0 writes and reports
+    primary_metric: str = "top1"  # the task's score that picks the best epoch (higher is better)
 
     @property
     def last(self) -> dict[str, Any]:
         return self.metrics[-1]
 
-    def best(self, key: str = "val_top1") -> dict[str, Any]:
+    def best(self, key: str | None = None) -> dict[str, Any]:
+        """The epoch's row with the highest ``key`` (default: ``val_<primary metric>``)."""
+        key = key or f"val_{self.primary_metric}"
         return max(self.metrics, key=lambda r: r[key])
 
 
@@ -140,18 +143,19 @@ def evaluate(
     recipe_fields: dict[str, Any] = {"batch_size": batch_size, "task": task}
     if not isinstance(model, nn.Module):
         loaded = load_trained(model, use_ema=use_ema)
-        model, recipe_fields["task"] = loaded.model, loaded.config["recipe"]["task"]
-        recipe_fields["image_size"] = loaded.config["recipe"].get("image_size", 224)
-        data = data or loaded.config["recipe"]["data"]
+        trained = loaded.config["recipe"]
+        model = loaded.model
+        recipe_fields.update({k: trained[k] for k in ("task", "image_size", "scale") if k in trained})
+        data = data or (trained.get("val_data") if trained["task"] == "sr" else None) or trained["data"]
         data_root = data_root or loaded.config["recipe"].get("data_root")
     if data is None:
         raise ConvforgeError("name the dataset to evaluate on (data=...)")
     recipe = Recipe.from_sources(None, data=data, data_root=data_root, **recipe_fields)
     task_impl = get_task(recipe.task)
-    task_data = task_impl.build_data(recipe)
+    batches = task_impl.build_eval_data(recipe)
     device = next(model.parameters()).device
     model.eval()
-    sums = task_impl.evaluate(model, task_data.val, device)
+    sums = task_impl.evaluate(model, batches, device)
     return {**task_impl.summarise(sums), "count": int(sums["count"])}
 
 
@@ -289,9 +293,8 @@ class _Trainer:
             failed = False
         finally:
             shutdown(getattr(self, "ctx", DistContext()), failed)
-        return TrainResult(
-            self.run_dir.path, self.rows, _unwrap(self.model), tuple(self.data.input_size), self.ctx.rank
-        )
+        return TrainResult(self.run_dir.path, self.rows, _unwrap(self.model), tuple(self.data.input_size),
+                           self.ctx.rank, self.task.primary_metric)  # fmt: skip
 
     def _epoch(self, epoch: int) -> None:
         recipe, loader = self.recipe, self.data.train

@@ -5,8 +5,9 @@ from __future__ import annotations
 from convforge.errors import InvalidValueError
 from convforge.tasks.base import Task, TaskData
 from convforge.tasks.classification import ClassificationTask
+from convforge.tasks.super_resolution import SuperResolutionTask
 
-TASKS = {"classify": ClassificationTask}
+TASKS = {"classify": ClassificationTask, "sr": SuperResolutionTask}
 
 
 def get_task(name: str) -> Task:
@@ -16,4 +17,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]()
 
 
-__all__ = ["TASKS", "ClassificationTask", "Task", "TaskData", "get_task"]
+__all__ = ["TASKS", "ClassificationTask", "SuperResolutionTask", "Task", "TaskData", "get_task"]

@@ -36,6 +36,10 @@ class Task(Protocol):
         """Load the recipe's data and wrap it in batch iterators."""
         ...
 
+    def build_eval_data(self, recipe: Any) -> Iterable:
+        """The batches to score a trained model on: the test split (or the images) of ``recipe.data``."""
+        ...
+
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
     ) -> tuple[torch.Tensor, int]:

@@ -53,6 +53,10 @@ class ClassificationTask:
             },  # fmt: skip
         )
 
+    def build_eval_data(self, recipe: Any) -> Iterable:
+        """The validation batches of ``recipe.data`` (its test split, or an ImageFolder's val/ folder)."""
+        return self.build_data(recipe).val
+
     def _folder_data(self, recipe: Any, rank: int, world_size: int, channels_last: bool) -> TaskData:
         common = dict(image_size=recipe.image_size, batch_size=recipe.batch_size, workers=recipe.workers,
                       seed=recipe.seed, rank=rank, world_size=world_size, channels_last=channels_last)  # fmt: skip

@@ -1,0 +1,139 @@
+"""Super-resolution: MATLAB-compatible resizing, luma, SR data, PSNR/SSIM, ESPCN and the sr task."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import convforge
+from convforge.data.resize import imresize, resize_matrix
+from convforge.data.super_resolution import (
+    PatchLoader,
+    WholeImageLoader,
+    augment_dihedral,
+    load_sr_images,
+    read_image,
+    rgb_to_y,
+)
+from convforge.errors import ConvforgeError, InvalidValueError
+from convforge.tasks.image_quality import psnr, ssim, to_levels
+
+
+def test_imresize_reproduces_the_published_lr_images_from_their_hr_images(shared_data):
+    within, total, worst = 0, 0, 0
+    for dataset in ("Set5", "Set14"):
+        for scale in (2, 3, 4):
+            for hr_path in sorted((shared_data / "sr" / "test" / dataset / f"x{scale}" / "HR").glob("*.png")):
+                hr, lr = read_image(hr_path), read_image(hr_path.parent.parent / "LR" / hr_path.name)
+                ours = imresize(hr, 1 / scale)
+                assert ours.shape == lr.shape and ours.dtype == torch.uint8
+                difference = (ours.int() - lr.int()).abs()
+                within += int((difference <= 1).sum())
+                total += difference.numel()
+                worst = max(worst, int(difference.max()))
+    assert total > 1_000_000
+    assert within / total >= 0.99  # the goal; measured: all but 2 of about 3.3 million values
+    assert within / total >= 0.99999
+
+
+def test_resize_weights_sum_to_one_and_upscaling_by_one_is_the_identity():
+    for in_length, out_length, scale in [(10, 5, 0.5), (9, 3, 1 / 3), (7, 14, 2.0), (12, 12, 1.0)]:
+        matrix = resize_matrix(in_length, out_length, scale)
+        assert matrix.shape == (out_length, in_length)
+        assert torch.allclose(matrix.sum(1), torch.ones(out_length, dtype=torch.float64))
+    image = torch.rand(2, 9, 11)
+    assert torch.allclose(imresize(image, 1.0), image, atol=1e-6)
+    with pytest.raises(InvalidValueError, match="border"):
+        resize_matrix(4, 2, 0.5, border="wrap")
+    with pytest.raises(InvalidValueError, match="scale"):
+        imresize(image, -2)
+
+
+def test_luma_follows_bt601_as_matlab_computes_it():
+    white, black = torch.full((3, 1, 1), 255, dtype=torch.uint8), torch.zeros((3, 1, 1), dtype=torch.uint8)
+    assert rgb_to_y(white).item() == pytest.approx(235 / 255, abs=1e-4)
+    assert rgb_to_y(black).item() == pytest.approx(16 / 255, abs=1e-6)
+    red = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    assert rgb_to_y(red).item() == pytest.approx((16 + 65.481) / 255)
+    with pytest.raises(InvalidValueError, match="channels"):
+        rgb_to_y(torch.rand(2, 4, 4))
+
+
+def test_named_datasets_load_as_aligned_luma_pairs(shared_data):
+    set5 = load_sr_images("set5", 3, root=shared_data)
+    assert len(set5) == 5
+    for hr, lr in zip(set5.hr, set5.lr):
+        assert hr.shape[0] == lr.shape[0] == 1
+        assert hr.shape[-2:] == (3 * lr.shape[-2], 3 * lr.shape[-1])
+        assert 0 <= float(lr.min()) and float(hr.max()) <= 1
+    t91 = load_sr_images("t91", 2, root=shared_data)  # HR only: LR made by imresize
+    assert len(t91) == 91
+    with pytest.raises(ConvforgeError, match="no super-resolution images"):
+        load_sr_images("/nonexistent/x", 2)
+
+
+def test_patches_are_aligned_and_flips_and_rotations_move_both_alike(shared_data):
+    set5 = load_sr_images("set5", 2, root=shared_data)
+    loader = PatchLoader(set5, patch=16, batch_size=8, patches_per_image=4, augment=False, seed=1)
+    assert len(loader) == math.ceil(20 / 8) and loader.num_examples == 20
+    lr, hr = next(iter(loader))
+    assert lr.shape == (8, 1, 16, 16) and hr.shape == (8, 1, 32, 32)
+    # a 2×2 box average of the HR patch is close to its LR patch: the two cover the same place
+    assert (torch.nn.functional.avg_pool2d(hr, 2) - lr).abs().mean() < 0.03
+    generator = torch.Generator().manual_seed(0)
+    lr_t, hr_t = augment_dihedral(lr, hr, generator)
+    assert (torch.nn.functional.avg_pool2d(hr_t, 2) - lr_t).abs().mean() < 0.03
+    assert sorted(lr_t.flatten().tolist()) == sorted(lr.flatten().tolist())
+    loader.set_epoch(1)
+    assert not torch.equal(next(iter(loader))[0], lr)  # a new epoch draws new patches
+
+
+def test_patch_loader_leaves_out_images_smaller_than_a_patch(shared_data):
+    set5 = load_sr_images("set5", 4, root=shared_data)
+    with pytest.warns(UserWarning, match="smaller than"):
+        loader = PatchLoader(set5, patch=70, batch_size=4, patches_per_image=1)
+    assert len(loader.images) < len(set5)
+    with pytest.raises(InvalidValueError, match="larger than every"):
+        PatchLoader(set5, patch=1000, batch_size=4)
+
+
+def test_psnr_and_ssim_match_their_definitions():
+    target = torch.rand(1, 1, 40, 40, generator=torch.Generator().manual_seed(0))
+    noisy = (target + 0.01 * torch.randn(target.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    mse = ((noisy - target)[..., 3:-3, 3:-3].double() ** 2).mean().item()
+    assert psnr(noisy, target, border=3) == pytest.approx(10 * math.log10(1 / mse))
+    assert psnr(target, target) == math.inf
+    assert ssim(target, target) == pytest.approx(1.0)
+    assert 0 < ssim(noisy, target, border=3) < 1
+    assert ssim(noisy, target) > ssim((target + 0.2 * torch.rand(target.shape)).clamp(0, 1), target)
+    assert torch.equal(to_levels(torch.tensor([-0.1, 0.5, 1.2])), torch.tensor([0.0, 128 / 255, 1.0]))
+
+
+def test_espcn_upscales_by_its_scale_at_lr_cost():
+    for scale in (2, 3, 4):
+        model = convforge.create_model("espcn", scale=scale)
+        assert model(torch.rand(1, 1, 10, 12)).shape == (1, 1, 10 * scale, 12 * scale)
+    result = convforge.profile(convforge.create_model("espcn"), (1, 36, 64))
+    assert result.macs == 36 * 64 * (25 * 64 + 9 * 64 * 32 + 9 * 32 * 4)
+
+
+def test_the_sr_task_trains_and_scores_through_the_engine(shared_data, tmp_path):
+    result = convforge.train(
+        "espcn", task="sr", data="set14", val_data="set5", data_root=str(shared_data), scale=2, epochs=2,
+        patches_per_image=4, batch_size=8, opt="adamw", lr=3e-3, weight_decay=0.0, project=str(tmp_path),
+        progress=False,
+    )  # fmt: skip
+    first, last = result.metrics
+    assert last["train_loss"] < first["train_loss"]
+    assert result.primary_metric == "psnr" and 15 < last["val_psnr"] < 40 and 0 < last["val_ssim"] <= 1
+    assert result.best()["epoch"] in (1, 2)
+    scores = convforge.evaluate(str(result.run_dir), "set5", data_root=str(shared_data))
+    assert scores["count"] == 5 and scores["psnr"] == pytest.approx(result.best()["val_psnr"], abs=1e-3)
+
+
+def test_whole_image_loader_yields_each_image_once(shared_data):
+    set5 = load_sr_images("set5", 2, root=shared_data)
+    pairs = list(WholeImageLoader(set5))
+    assert len(pairs) == 5 and all(lr.dim() == 4 for lr, _ in pairs)
