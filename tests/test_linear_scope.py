@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import timm
 import torch
@@ -90,8 +92,32 @@ def models() -> dict[str, nn.Module]:
 INPUTS = {"espcn-like": (1, 12, 12), "timm-resnet18": (3, 64, 64), "timm-mobilenetv3": (3, 64, 64)}
 
 
-@pytest.fixture(scope="module", params=list(models()))
+@pytest.fixture(scope="session")
+def trained(shared_data, tmp_path_factory):
+    """Networks trained briefly by convforge on real data, each with a real input: {name: (model, x0)}."""
+    from convforge.data import load_dataset
+    from convforge.data.super_resolution import load_sr_images
+    from convforge.engine.loading import load_trained
+
+    project = str(tmp_path_factory.mktemp("runs"))
+    common = dict(epochs=2, opt="adamw", lr=3e-3, project=project, progress=False, data_root=str(shared_data))
+    resnet = convforge.train("resnet20", data="mnist", train_subset=2000, val_subset=500, batch_size=64, **common)
+    assert resnet.last["val_top1"] > 30  # well above chance (10 %)
+    mnist = load_dataset("mnist", "test", root=shared_data)
+    config = load_trained(resnet.run_dir).config
+    digit = (mnist.images[:1].double() / 255 - config["mean"][0]) / config["std"][0]
+    espcn = convforge.train("espcn", task="sr", data="set14", val_data="set5", scale=2, patches_per_image=8,
+                            batch_size=16, weight_decay=0.0, **common)  # fmt: skip
+    assert espcn.last["val_psnr"] > 20
+    crop = load_sr_images("set5", 2, root=shared_data).lr[0][None, :, 40:64, 40:64].double()
+    return {"trained-resnet20": (resnet.model, digit), "trained-espcn": (espcn.model, crop)}
+
+
+@pytest.fixture(scope="module", params=[*models(), "trained-resnet20", "trained-espcn"])
 def case(request):
+    if request.param.startswith("trained-"):
+        model, x0 = request.getfixturevalue("trained")[request.param]
+        return request.param, model.double().eval(), x0
     model = with_moved_statistics(models()[request.param]).double()
     shape = INPUTS.get(request.param, (3, 32, 32))
     x0 = torch.randn(1, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -109,8 +135,7 @@ def test_the_operating_point_reproduces_the_network(case):
 
 def test_the_operating_point_is_reproduced_in_float32_too(case):
     name, model, x0 = case
-    model32, x32 = models()[name], x0.float()
-    model32.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    model32, x32 = copy.deepcopy(model).float(), x0.float()
     out = LinearScope(model32.eval())(x32, x32)
     assert relative_error(out.affine[0], out.output[0]) <= 1e-4
 
@@ -153,6 +178,14 @@ def test_a_relu_maxpool_network_map_is_its_jacobian():
     jacobian = torch.autograd.functional.jacobian(lambda x: model(x.view_as(x0)).flatten(), x0.flatten())
     impulses = torch.eye(x0.numel(), dtype=torch.float64).view(-1, *x0.shape[1:])
     columns = LinearScope(model)(x0, impulses).linear  # one column of A per impulse
+    assert relative_error(columns.T, jacobian) <= 1e-10
+
+
+def test_a_trained_relu_resnet_map_is_its_jacobian(trained):
+    model, x0 = trained["trained-resnet20"]
+    model = copy.deepcopy(model).double().eval()
+    jacobian = torch.autograd.functional.jacobian(lambda x: model(x.view_as(x0)).flatten(), x0.flatten())
+    columns = LinearScope(model).columns(x0, list(range(x0.numel())))
     assert relative_error(columns.T, jacobian) <= 1e-10
 
 
@@ -241,8 +274,8 @@ def test_pictures_of_an_image_to_image_network_show_rows_and_columns(tmp_path):
     model = with_moved_statistics(EspcnLike())
     result = explain_image(model, torch.rand(1, 1, 12, 12), tmp_path)
     assert result.kind == "image-to-image"
-    assert sorted(p.name for p in result.files) == ["column_centre.png", "column_corner.png", "row_centre.png",
-                                                    "row_corner.png"]  # fmt: skip
+    assert sorted(p.name for p in result.files) == ["column_centre.png", "column_corner.png", "input.png",
+                                                    "row_centre.png", "row_corner.png"]  # fmt: skip
     assert all(p.stat().st_size > 0 for p in result.files)
 
 

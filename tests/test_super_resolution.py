@@ -8,13 +8,13 @@ import pytest
 import torch
 
 import convforge
+from convforge.data.image_file import read_image
 from convforge.data.resize import imresize, resize_matrix
 from convforge.data.super_resolution import (
     PatchLoader,
     WholeImageLoader,
     augment_dihedral,
     load_sr_images,
-    read_image,
     rgb_to_y,
 )
 from convforge.errors import ConvforgeError, InvalidValueError
@@ -131,6 +131,11 @@ def test_the_sr_task_trains_and_scores_through_the_engine(shared_data, tmp_path)
     assert result.best()["epoch"] in (1, 2)
     scores = convforge.evaluate(str(result.run_dir), "set5", data_root=str(shared_data))
     assert scores["count"] == 5 and scores["psnr"] == pytest.approx(result.best()["val_psnr"], abs=1e-3)
+    from convforge.engine.explain_file import explain_file
+
+    lr_image = shared_data / "sr" / "test" / "Set5" / "x2" / "LR" / "img_001.png"
+    explanation = explain_file(result.run_dir, lr_image, tmp_path / "explain")
+    assert explanation.kind == "image-to-image" and (tmp_path / "explain" / "column_centre.png").is_file()
 
 
 def test_whole_image_loader_yields_each_image_once(shared_data):

@@ -39,6 +39,13 @@ def text_table(headers: Sequence[str] | None, rows: Sequence[Sequence[Any]], ali
     return "\n".join(lines)
 
 
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Render rows as a GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def _looks_numeric(value: Any) -> bool:
     text = str(value).replace(",", "").split(" ")[0]
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from convforge.data import roots
+from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
 from convforge.errors import ConvforgeError, InvalidValueError
 
@@ -45,19 +46,6 @@ def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
         raise InvalidValueError(f"rgb_to_y needs 1 or 3 channels, got {x.shape[-3]}")
     r, g, b = x.unbind(-3)
     return ((16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255).unsqueeze(-3)
-
-
-def read_image(path: str | Path) -> torch.Tensor:
-    """A uint8 C×H×W image (grey or RGB; alpha dropped)."""
-    from torchvision.io import ImageReadMode, decode_image
-
-    try:
-        image = decode_image(str(path), mode=ImageReadMode.UNCHANGED)
-    except (RuntimeError, OSError) as err:
-        raise ConvforgeError(f"could not read the image {path}: {err}") from None
-    if image.shape[0] in (2, 4):
-        image = image[:-1]
-    return image
 
 
 def _images_in(folder: Path) -> list[Path]:

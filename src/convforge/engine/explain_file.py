@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convforge.data.image_file import read_image
+from convforge.data.super_resolution import rgb_to_y
 from convforge.engine.loading import load_trained
-from convforge.engine.predict import read_image
 from convforge.errors import ConvforgeError
 from convforge.explain.pictures import Explanation, explain_image
 from convforge.registry import create_model, default_input_size
@@ -17,15 +18,20 @@ def explain_file(
 ) -> Explanation:
     """Explain ``image`` under ``model``: a run directory, a checkpoint, or a registered name (untrained).
 
+    A super-resolution run explains the image's luma as it is (the LR input).
     ``target`` is a class index or name to explain besides the predicted class. The
     pictures go to ``out_dir`` (see :mod:`convforge.explain.pictures`).
     """
     if Path(model).exists():
         trained = load_trained(model)
         config = trained.config
-        if config["recipe"]["task"] != "classify":
-            raise ConvforgeError(f"{trained.checkpoint} is a {config['recipe']['task']} model; explain reads images "
-                                 "for classifiers")  # fmt: skip
+        task = config["recipe"]["task"]
+        if task == "sr":
+            x0 = rgb_to_y(read_image(image))[None]
+            return explain_image(trained.model.float().eval(), x0, out_dir)
+        if task != "classify":
+            raise ConvforgeError(f"{trained.checkpoint} is a {task} model; explain reads images for classifiers and "
+                                 "super-resolution models")  # fmt: skip
         network, classes = trained.model, config.get("classes") or []
         channels = int((config.get("model_kwargs") or {}).get("in_chans", len(config["mean"])))
         size = (channels, *tuple(config.get("input_size") or (channels, 32, 32))[-2:])

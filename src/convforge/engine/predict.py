@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convforge.data.image_file import read_image
 from convforge.engine.loading import load_trained
 from convforge.errors import ConvforgeError
 from convforge.tasks.classification import prepare_image, top_classes
-
-
-def read_image(path: str | Path):
-    """An image file as a uint8 C×H×W tensor (PNG, JPEG, ...)."""
-    from torchvision.io import ImageReadMode, decode_image
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConvforgeError(f"image {path} does not exist")
-    try:
-        return decode_image(str(path), mode=ImageReadMode.UNCHANGED)
-    except (RuntimeError, ValueError) as err:
-        raise ConvforgeError(f"could not read {path} as an image: {err}") from None
 
 
 def predict(checkpoint: str | Path, image: str | Path, top_k: int = 5) -> list[tuple[str, float]]:

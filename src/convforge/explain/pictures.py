@@ -8,8 +8,10 @@ For a classifier (output N×classes):
 - ``bias_share.png``, per class, the logit split into its input part A·x0 and its bias
   part c, with the bias share |c| / (|A·x0| + |c|).
 
-For an image-to-image network (output N×C×H×W, e.g. super-resolution): rows of A for a
-few output pixels and columns for a few input pixels, each as an image.
+For an image-to-image network (output N×C×H×W, e.g. super-resolution): ``input.png``,
+and rows of A for two output pixels (``row_centre.png``, ``row_corner.png``: the filter
+applied to the input) and columns for the input pixels under them (``column_*.png``:
+the pattern one input pixel paints), each cropped around its position.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class Explanation:
     files: list[Path] = field(default_factory=list)
     predicted: str | None = None
     bias_share: dict[str, float] = field(default_factory=dict)
+
+
+CROP_RADIUS = 8  # input pixels shown on each side of a row's or column's position
+
+
+def crop_around(image: torch.Tensor, y: int, x: int, radius: int) -> torch.Tensor:
+    """The window of ``image`` (…×H×W) within ``radius`` pixels of (y, x)."""
+    return image[..., max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
 
 
 def _file_name(label: str) -> str:
@@ -139,17 +149,20 @@ def explain_image(
         return explanation
     if output.dim() == 4:
         explanation = Explanation("image-to-image")
-        _, channels, height, width = output.shape
+        _, _, height, width = output.shape
         in_h, in_w = x0.shape[-2:]
+        ratio = max(1, round(height / in_h))
+        if display is not None or x0.shape[1] in (1, 3):
+            explanation.files.append(_save_image(display if display is not None else x0[0], out / "input.png", "input"))
         for name, (y, x) in {"centre": (height // 2, width // 2), "corner": (height // 4, width // 4)}.items():
             index = y * width + x  # first output channel
-            row = scope.rows(x0, [index])[0]
-            explanation.files.append(_save_image(row, out / f"row_{name}.png", f"row of A at output ({y}, {x})", True))
             iy, ix = y * in_h // height, x * in_w // width
-            column = scope.columns(x0, [iy * in_w + ix])[0]
-            explanation.files.append(
-                _save_image(column, out / f"column_{name}.png", f"column of A at input ({iy}, {ix})", True)
-            )
+            row = crop_around(scope.rows(x0, [index])[0], iy, ix, CROP_RADIUS)
+            title = f"row of A at output ({y}, {x}), input around ({iy}, {ix})"
+            explanation.files.append(_save_image(row, out / f"row_{name}.png", title, True))
+            column = crop_around(scope.columns(x0, [iy * in_w + ix])[0], y, x, CROP_RADIUS * ratio)
+            title = f"column of A at input ({iy}, {ix}), output around ({y}, {x})"
+            explanation.files.append(_save_image(column, out / f"column_{name}.png", title, True))
         return explanation
     raise ConvforgeError(f"explain handles classifiers (N×classes) and image-to-image models, not outputs of shape "
                          f"{tuple(output.shape)}")  # fmt: skip

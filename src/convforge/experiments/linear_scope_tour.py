@@ -1,0 +1,265 @@
+"""A tour of trained networks through their linear interpreters (LinearScope).
+
+For classifiers: how much of each logit comes from the bias part c(x0) rather than
+from the input through A(x0), over many test images, against the same architecture
+untrained; how often c alone already picks the predicted class; and vote maps. For a
+super-resolution network: rows and columns of A (the filters applied to the input and
+the patterns each input pixel paints), and the leading singular vectors of A.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from convforge.explain.linear_scope import LinearScope
+from convforge.explain.pictures import crop_around
+from convforge.figures import pyplot, save_figure
+from convforge.tables import markdown_table
+
+
+@dataclass
+class BiasShareSummary:
+    """Bias reliance of one classifier over a set of images."""
+
+    name: str
+    images: int
+    accuracy: float  # % of images classified correctly
+    shares: torch.Tensor  # per image: |c_k| / (|A·x0|_k + |c_k|) of the predicted logit k
+    bias_picks: float  # % of images where argmax c(x0) is the predicted class
+    input_picks: float  # % of images where argmax A(x0)·x0 is the predicted class
+
+    def row(self) -> list[str]:
+        q1, median, q3 = (float(v) for v in torch.quantile(self.shares, torch.tensor([0.25, 0.5, 0.75])))
+        spread = f"{100 * q1:.0f}–{100 * q3:.0f} %"
+        return [self.name, str(self.images), f"{self.accuracy:.1f} %", f"{100 * median:.0f} %", spread,
+                f"{self.bias_picks:.0f} %", f"{self.input_picks:.0f} %"]  # fmt: skip
+
+
+BIAS_HEADERS = ["model", "images", "top-1", "bias share of the predicted logit (median)", "interquartile range",
+                "argmax c = prediction", "argmax A·x0 = prediction"]  # fmt: skip
+
+
+def bias_share_summary(
+    name: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, progress: bool = True
+) -> BiasShareSummary:
+    """Split every predicted logit into A(x0)·x0 and c(x0), image by image (``images`` are model inputs)."""
+    scope = LinearScope(model.eval())
+    shares, bias_hits, input_hits, correct = [], 0, 0, 0
+    with torch.no_grad():
+        for x0, label in tqdm(list(zip(images, labels)), desc=f"bias share {name}", disable=not progress):
+            result = scope(x0[None], x0[None])
+            linear, bias = result.linear[0], result.bias[0]
+            k = int(result.output[0].argmax())
+            shares.append(float(bias[k].abs() / (linear[k].abs() + bias[k].abs()).clamp_min(1e-12)))
+            bias_hits += int(bias.argmax()) == k
+            input_hits += int(linear.argmax()) == k
+            correct += k == int(label)
+    n = len(labels)
+    return BiasShareSummary(name, n, 100 * correct / n, torch.tensor(shares), 100 * bias_hits / n, 100 * input_hits / n)
+
+
+def bias_share_plot(summaries: list[BiasShareSummary], path: str | Path) -> Path:
+    """Histograms of the per-image bias share of the predicted logit, one per model."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    bins = torch.linspace(0, 1, 26).tolist()
+    for summary in summaries:
+        ax.hist(summary.shares.numpy(), bins=bins, histtype="step", lw=1.6, label=summary.name)
+    ax.set_xlabel("bias share of the predicted logit  |c| / (|A·x0| + |c|)")
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _display(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]):
+    shown = image * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+    shown = shown.clamp(0, 1)
+    return (shown[0].numpy(), "gray") if shown.shape[0] == 1 else (shown.permute(1, 2, 0).numpy(), None)
+
+
+def vote_map_figure(
+    name: str,
+    model: nn.Module,
+    images: torch.Tensor,
+    classes: list[str],
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    path: str | Path,
+) -> Path:
+    """Inputs (top) and their per-pixel votes for the predicted class (bottom; red for, blue against)."""
+    scope = LinearScope(model.eval())
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 4.6), squeeze=False)
+    for column, x0 in enumerate(images):
+        with torch.no_grad():
+            result = scope(x0[None], x0[None])
+        k = int(result.output[0].argmax())
+        votes = scope.vote_map(x0[None], k)
+        array, cmap = _display(x0, mean, std)
+        axes[0, column].imshow(array, cmap=cmap)
+        axes[0, column].set_title(classes[k], fontsize=8)
+        limit = float(votes.abs().max()) or 1.0
+        axes[1, column].imshow(votes.numpy(), cmap="coolwarm", vmin=-limit, vmax=limit)
+        axes[1, column].set_title(f"Σ votes {float(votes.sum()):.1f}, c {float(result.bias[0, k]):.1f}", fontsize=7)
+        for ax in axes[:, column]:
+            ax.axis("off")
+    fig.suptitle(f"{name}: per-pixel votes for the predicted class", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def _edge_and_flat_points(image: torch.Tensor, count: int, margin: int) -> list[tuple[int, int]]:
+    """``count`` LR pixels on the strongest edges, then ``count`` in the flattest places, apart from each other."""
+    gy, gx = torch.gradient(image.double())
+    strength = (gx**2 + gy**2).sqrt()
+    height, width = image.shape
+    inner = torch.full_like(strength, float("nan"))
+    window = (slice(margin, height - margin), slice(margin, width - margin))
+    inner[window] = strength[window]
+    picked: list[tuple[int, int]] = []
+    for descending in (True, False):
+        order = torch.argsort(torch.nan_to_num(inner, nan=-1.0 if descending else float("inf")).flatten(),
+                              descending=descending)  # fmt: skip
+        chosen = 0
+        for index in order.tolist():
+            y, x = divmod(index, width)
+            if all(abs(y - py) + abs(x - px) > 2 * margin for py, px in picked):
+                picked.append((y, x))
+                chosen += 1
+                if chosen == count:
+                    break
+    return picked
+
+
+def sr_figure(model: nn.Module, x0: torch.Tensor, scale: int, path: str | Path, radius: int = 5) -> Path:
+    """Rows of A (the LR filter behind one HR pixel) and columns (the HR pattern one LR pixel paints).
+
+    At three LR pixels on the strongest edges of ``x0`` (a 1×1×h×w LR luma crop) and
+    three in its flattest places, marked on the input; each picture is cropped around
+    its pixel.
+    """
+    scope = LinearScope(model.eval())
+    width = x0.shape[-1]
+    points = _edge_and_flat_points(x0[0, 0], 3, radius)
+    centre = scale // 2
+    rows = scope.rows(x0, [(y * scale + centre) * width * scale + x * scale + centre for y, x in points])
+    columns = scope.columns(x0, [y * width + x for y, x in points])
+    plt = pyplot()
+    fig, axes = plt.subplots(2, len(points) + 1, figsize=(2.0 * (len(points) + 1), 4.4))
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(x0[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    for i, (y, x) in enumerate(points):
+        axes[0, 0].annotate(str(i + 1), (x, y), color="yellow" if i < 3 else "cyan", fontsize=8, ha="center",
+                            va="center", weight="bold")  # fmt: skip
+    axes[0, 0].set_title("LR input (1–3 edges, 4–6 flat)", fontsize=7)
+
+    def show(ax, values: torch.Tensor, title: str) -> None:
+        values = values.squeeze(0)
+        limit = float(values.abs().max()) or 1.0
+        ax.imshow(values.numpy(), cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(title, fontsize=7)
+
+    for i, ((y, x), row, column) in enumerate(zip(points, rows, columns)):
+        show(axes[0, i + 1], crop_around(row, y, x, radius), f"{i + 1}: row (LR filter)")
+        show(axes[1, i + 1], crop_around(column, y * scale + centre, x * scale + centre, radius * scale),
+             f"{i + 1}: column (HR pattern)")  # fmt: skip
+    fig.suptitle(f"×{scale} super-resolution network: rows and columns of A(x0)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def sr_bias_share(model: nn.Module, x0: torch.Tensor) -> dict[str, float]:
+    """Over the output pixels of one image: median and 90th percentile of |c| / (|A·x0| + |c|)."""
+    share = LinearScope(model.eval()).bias_share(x0).flatten()
+    return {"median": float(share.median()), "p90": float(torch.quantile(share, 0.9))}
+
+
+def bias_table(summaries: list[BiasShareSummary]) -> str:
+    """The bias-share summaries as a markdown table."""
+    return markdown_table(BIAS_HEADERS, [s.row() for s in summaries])
+
+
+def _normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    x = images.float() / 255
+    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+
+
+def run_tour(
+    classifiers: dict[str, str | Path],
+    sr_run: str | Path | None,
+    out_dir: str | Path,
+    data_root: str | Path | None = None,
+    images: int = 500,
+    progress: bool = True,
+) -> str:
+    """Measure trained classifiers (run directories, by display name) and an SR run; write figures.
+
+    Returns the markdown of the tables (also written to ``out_dir/report.md``).
+    """
+    from convforge.data import load_dataset
+    from convforge.data.super_resolution import load_sr_images
+    from convforge.engine.loading import load_trained
+    from convforge.registry import create_model
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries, sections = [], []
+    for name, run in classifiers.items():
+        trained = load_trained(run)
+        config = trained.config
+        recipe = config["recipe"]
+        test = load_dataset(recipe["data"], "test", root=data_root or recipe.get("data_root")).subset(images, seed=0)
+        x = _normalise(test.images, tuple(config["mean"]), tuple(config["std"]))
+        summaries.append(bias_share_summary(f"{name} (trained)", trained.model.float(), x, test.labels, progress))
+        torch.manual_seed(0)
+        untrained = create_model(config["model"], **(config.get("model_kwargs") or {})).eval()
+        summaries.append(bias_share_summary(f"{name} (untrained)", untrained, x, test.labels, progress))
+        vote_map_figure(name, trained.model.float(), x[:6], test.classes, tuple(config["mean"]), tuple(config["std"]),
+                        out / f"votes_{name}.png")  # fmt: skip
+    if summaries:
+        bias_share_plot(summaries, out / "bias_share.png")
+        sections.append("## Bias share of the predicted logit\n\n" + bias_table(summaries))
+    if sr_run is not None:
+        trained = load_trained(sr_run)
+        recipe = trained.config["recipe"]
+        scale = int(recipe["scale"])
+        val = load_sr_images(recipe["val_data"], scale, root=data_root or recipe.get("data_root"))
+        lr = val.lr[min(2, len(val) - 1)]
+        top, left = (lr.shape[-2] - 48) // 2, (lr.shape[-1] - 48) // 2
+        x0 = lr[None, :, top : top + 48, left : left + 48].contiguous()
+        sr_figure(trained.model.float(), x0, scale, out / "sr_rows_columns.png")
+        share = sr_bias_share(trained.model.float(), x0)
+        sections.append(
+            f"## Super-resolution ({trained.config['model']} ×{scale}, {val.files[min(2, len(val) - 1)]} LR crop "
+            f"48×48)\n\nBias share over output pixels: median {100 * share['median']:.1f} %, 90th percentile "
+            f"{100 * share['p90']:.1f} %."
+        )
+    text = "\n\n".join(sections) + "\n"
+    (out / "report.md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m convforge.experiments.linear_scope_tour --classifier NAME=RUN … --sr RUN --out DIR``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", action="append", default=[], metavar="NAME=RUN")
+    parser.add_argument("--sr", metavar="RUN")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--data-root")
+    parser.add_argument("--images", type=int, default=500)
+    args = parser.parse_args(argv)
+    classifiers = dict(item.split("=", 1) for item in args.classifier)
+    print(run_tour(classifiers, args.sr, args.out, args.data_root, args.images))
+
+
+if __name__ == "__main__":
+    main()
