@@ -142,3 +142,67 @@ def test_whole_image_loader_yields_each_image_once(shared_data):
     set5 = load_sr_images("set5", 2, root=shared_data)
     pairs = list(WholeImageLoader(set5))
     assert len(pairs) == 5 and all(lr.dim() == 4 for lr, _ in pairs)
+
+
+def _randomise(module: torch.nn.Module, std: float, seed: int = 0) -> torch.nn.Module:
+    """Every parameter, biases included, drawn from N(0, std²), so that biases matter."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
+    return module
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_a_collapsed_block_equals_its_expanded_form(residual, kernel_size):
+    from convforge.nn.collapsible_linear import CollapsibleLinearBlock
+
+    block = _randomise(CollapsibleLinearBlock(6, 6, kernel_size, 32, residual=residual, mode="expanded"), 0.3)
+    x = torch.randn(2, 6, 11, 13)
+    expanded = block(x)
+    assert block.expand.bias.abs().min() > 0 and block.squeeze.bias.abs().min() > 0
+    compact = block.collapse()
+    assert isinstance(compact, torch.nn.Conv2d) and compact.bias is not None
+    assert ((compact(x) - expanded).abs().max() / expanded.abs().max()) <= 1e-5
+    block.mode = "collapsed"  # the training form: the same function, through the composed kernel
+    assert ((block(x) - expanded).abs().max() / expanded.abs().max()) <= 1e-5
+
+
+def test_training_in_collapsed_form_updates_the_expanded_parameters():
+    from convforge.nn.collapsible_linear import CollapsibleLinearBlock
+
+    block = CollapsibleLinearBlock(4, 4, 3, 16, residual=True)
+    block(torch.randn(1, 4, 8, 8)).square().mean().backward()
+    assert block.expand.weight.grad is not None and block.expand.weight.grad.abs().sum() > 0
+    assert block.squeeze.bias.grad is not None
+    with pytest.raises(InvalidValueError, match="residual"):
+        CollapsibleLinearBlock(4, 8, 3, residual=True)
+
+
+@pytest.mark.parametrize("name", ["sesr_m3", "sesr_m5", "sesr_xl"])
+def test_collapsing_sesr_keeps_its_function(name):
+    expanded = _randomise(convforge.create_model(name, mode="expanded"), 0.02)
+    compact = convforge.collapse(expanded)
+    assert not convforge.surgery.collapsible_blocks(compact) and convforge.surgery.collapsible_blocks(expanded)
+    x = 0.3 + 0.4 * torch.rand(2, 1, 12, 14)
+    reference = expanded(x)
+    assert ((reference > 0) & (reference < 1)).float().mean() > 0.99  # not hidden by the final clipping
+    assert (compact(x) - reference).abs().max() <= 1e-5
+    with pytest.raises(ConvforgeError, match="no collapsible"):
+        convforge.collapse(convforge.create_model("espcn"))
+
+
+def test_collapsed_sesr_weight_counts_follow_the_reference_formula():
+    published = {"sesr_m3": 8_912, "sesr_m5": 13_520, "sesr_m7": 18_128, "sesr_m11": 27_344, "sesr_xl": 105_376}
+    for name, count in published.items():
+        compact = convforge.collapse(convforge.create_model(name, scale=2))
+        weights = sum(p.numel() for n, p in compact.named_parameters() if n.endswith("weight") and p.dim() == 4)
+        assert weights == count, name
+
+
+def test_bicubic_upscaling_scores_the_published_baseline_on_set5(shared_data):
+    set5 = load_sr_images("set5", 2, root=shared_data)
+    scores = [psnr(to_levels(imresize(lr, 2.0)), to_levels(hr), border=2) for lr, hr in zip(set5.lr, set5.hr)]
+    mean = sum(scores) / len(scores)
+    assert mean == pytest.approx(33.66, abs=0.05)  # the commonly published bicubic ×2 PSNR on Set5 (Y, border 2)

@@ -39,6 +39,14 @@ def text_table(headers: Sequence[str] | None, rows: Sequence[Sequence[Any]], ali
     return "\n".join(lines)
 
 
+METRIC_UNITS = {"top1": " %", "top5": " %", "psnr": " dB"}
+
+
+def format_metric(metric: str, value: float) -> str:
+    """A task metric with its unit: accuracies in %, PSNR in dB, loss and SSIM as plain numbers."""
+    return f"{value:.2f}{METRIC_UNITS[metric]}" if metric in METRIC_UNITS else f"{value:.4f}"
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Render rows as a GitHub-flavoured markdown table."""
     lines = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "---|" * len(headers)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from convforge.engine.trainer import evaluate
+from convforge.tables import format_metric
 
 
 def add_parser(subparsers) -> None:
@@ -20,6 +21,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = evaluate(args.checkpoint, args.data, data_root=args.data_root, batch_size=args.batch,
                        use_ema=not args.no_ema)  # fmt: skip
-    shown = "  ".join(f"{k} {v:.4f}" if k == "loss" else f"{k} {v:.2f} %" for k, v in metrics.items() if k != "count")
+    shown = "  ".join(f"{k} {format_metric(k, v)}" for k, v in metrics.items() if k != "count")
     print(f"{shown}  ({metrics['count']} examples)")
     return 0

@@ -8,6 +8,7 @@ from convforge.cli.arguments import parse_overrides
 from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
 from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
+from convforge.tables import format_metric
 from convforge.tasks import TASKS
 
 # command-line option -> recipe field
@@ -87,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
                        progress=not args.quiet, **overrides)  # fmt: skip
     if result.metrics and result.rank == 0:
         best, metric = result.best(), result.primary_metric
-        value = f"{best[f'val_{metric}']:.2f}" + (" dB" if metric == "psnr" else " %")
+        value = format_metric(metric, best[f"val_{metric}"])
         print(f"best val {metric} {value} at epoch {best['epoch']}; run directory: {result.run_dir}")
     return 0

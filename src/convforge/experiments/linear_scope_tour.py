@@ -95,7 +95,7 @@ def vote_map_figure(
     """Inputs (top) and their per-pixel votes for the predicted class (bottom; red for, blue against)."""
     scope = LinearScope(model.eval())
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 4.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(images), figsize=(2.1 * len(images), 5.2), squeeze=False)
     for column, x0 in enumerate(images):
         with torch.no_grad():
             result = scope(x0[None], x0[None])
@@ -175,6 +175,24 @@ def sr_figure(model: nn.Module, x0: torch.Tensor, scale: int, path: str | Path, 
     return save_figure(fig, path)
 
 
+def row_adaptivity(model: nn.Module, x0: torch.Tensor, scale: int, radius: int = 5) -> dict[str, float]:
+    """How much the LR filter (row of A) behind an HR pixel changes with the image content.
+
+    Rows at the three strongest-edge pixels and the three flattest ones (as in
+    :func:`sr_figure`), cropped alike: the relative distance of each edge row from the
+    mean flat row, and of each flat row from that mean.
+    """
+    scope = LinearScope(model.eval())
+    width = x0.shape[-1]
+    points = _edge_and_flat_points(x0[0, 0], 3, radius)
+    centre = scale // 2
+    rows = scope.rows(x0, [(y * scale + centre) * width * scale + x * scale + centre for y, x in points])
+    windows = torch.stack([crop_around(row, y, x, radius) for (y, x), row in zip(points, rows)]).flatten(1)
+    reference = windows[3:].mean(0)
+    distance = ((windows - reference).norm(dim=1) / reference.norm()).tolist()
+    return {"edge": sum(distance[:3]) / 3, "flat": sum(distance[3:]) / 3}
+
+
 def sr_bias_share(model: nn.Module, x0: torch.Tensor) -> dict[str, float]:
     """Over the output pixels of one image: median and 90th percentile of |c| / (|A·x0| + |c|)."""
     share = LinearScope(model.eval()).bias_share(x0).flatten()
@@ -236,10 +254,13 @@ def run_tour(
         x0 = lr[None, :, top : top + 48, left : left + 48].contiguous()
         sr_figure(trained.model.float(), x0, scale, out / "sr_rows_columns.png")
         share = sr_bias_share(trained.model.float(), x0)
+        adaptivity = row_adaptivity(trained.model.float(), x0, scale)
         sections.append(
             f"## Super-resolution ({trained.config['model']} ×{scale}, {val.files[min(2, len(val) - 1)]} LR crop "
             f"48×48)\n\nBias share over output pixels: median {100 * share['median']:.1f} %, 90th percentile "
-            f"{100 * share['p90']:.1f} %."
+            f"{100 * share['p90']:.1f} %.\n\nRows of A (LR filters) at edge pixels differ from the mean row at flat "
+            f"pixels by {100 * adaptivity['edge']:.1f} % (relative L2), rows at flat pixels by "
+            f"{100 * adaptivity['flat']:.1f} %."
         )
     text = "\n\n".join(sections) + "\n"
     (out / "report.md").write_text(text)

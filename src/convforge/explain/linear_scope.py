@@ -470,9 +470,10 @@ class LinearScope:
     ``scope(x0, probes)`` returns F(x0), A(x0)·probe + c(x0) for each probe and c(x0)
     from one forward pass of a batch of ``2 + len(probes)``; with ``bias=False`` the
     zero probe that yields c(x0) is left out (a batch of ``1 + len(probes)``). ``x0`` is
-    a batch of one input (1×C×H×W); ``probes`` a batch of inputs of the same shape. The analyses below build
-    on that call; all indices into inputs and outputs are flat (row-major) positions
-    within one example.
+    a batch of one input (1×C×H×W); ``probes`` a batch of inputs of the same shape.
+    Autograd records the pass only when ``x0`` or the probes require gradients. The
+    analyses below build on that call; all indices into inputs and outputs are flat
+    (row-major) positions within one example.
     """
 
     def __init__(self, model: nn.Module, chunk: int = 64) -> None:
