@@ -121,6 +121,34 @@ def test_train_eval_and_predict_from_the_command_line(tmp_path):
     )
 
 
+def test_super_resolution_train_eval_upscale_and_explain_from_the_command_line(tmp_path, shared_data):
+    root = ["--data-root", str(shared_data)]
+    recipe = ["--task", "sr", "--data", "set14", "--val-data", "set5", "--scale", "2", "--epochs", "1", "--batch", "16"]
+    run = convforge("train", "sesr_m3", *recipe, "--set", "expansion=16", "--project", str(tmp_path), *root)
+    assert run.returncode == 0, run.stderr
+    run_dir = tmp_path / "sr" / "sesr_m3"
+    assert "best val psnr" in run.stdout and " dB " in run.stdout
+
+    evaluated = convforge("eval", str(run_dir), "--data", "set5,set14", *root)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "set5: " in evaluated.stdout and "(14 examples)" in evaluated.stdout and "psnr" in evaluated.stdout
+
+    low = shared_data / "sr" / "test" / "Set5" / "x2" / "LR" / "img_002.png"
+    upscaled = convforge("upscale", str(run_dir), str(low), str(tmp_path / "big.png"))
+    assert upscaled.returncode == 0, upscaled.stderr
+    from convforge.data.image_file import read_image
+
+    small, big = read_image(low), read_image(tmp_path / "big.png")
+    assert big.shape == (3, 2 * small.shape[1], 2 * small.shape[2])
+
+    explained = convforge("explain", str(run_dir), "--image", str(low), "--out", str(tmp_path / "explain"))
+    assert explained.returncode == 0, explained.stderr
+    assert {"row_centre.png", "column_centre.png"} <= {p.name for p in (tmp_path / "explain").iterdir()}
+
+    refused = convforge("upscale", str(run_dir), str(low), str(tmp_path / "big.gif"))
+    assert refused.returncode == 1 and "gif" in refused.stderr.lower()
+
+
 def test_compare_prints_the_table_and_the_plot_path(tmp_path):
     run = convforge("compare", "simplenet_cifar_310k[width=0.25]", "resnet20[epochs=1]", "--data", "fashion-mnist",
                     "--train-subset", "256", "--val-subset", "128", "--epochs", "1", "--project", str(tmp_path),

@@ -295,3 +295,22 @@ def test_a_product_of_two_activations_by_matmul_keeps_its_order():
     out = LinearScope(model)(x0, torch.stack([x0[0], u, v, u + 2 * v]))
     assert relative_error(out.affine[0], model(x0)[0]) <= 1e-12
     assert relative_error(out.linear[3], out.linear[1] + 2 * out.linear[2]) <= 1e-12
+
+
+def test_sesr_and_clamping_replay_exactly():
+    model = convforge.create_model("sesr_m3", expansion=8).double().eval()
+    x0 = 0.2 + 0.6 * torch.rand(1, 1, 10, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    out = LinearScope(model)(x0, x0)
+    assert relative_error(out.affine[0], out.output[0]) <= 1e-10
+    clamped = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()).double()
+    probe = lambda x: torch.clamp(clamped(x), -0.1, 0.2).clamp_max(0.15).clamp_min(-0.05)  # noqa: E731
+    x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda v: probe(v.view_as(x)).flatten(), x.flatten())
+
+    class Clamped(nn.Module):
+        def forward(self, v):
+            return probe(v)
+
+    columns = LinearScope(Clamped())(x, torch.eye(36, dtype=torch.float64).view(-1, 1, 6, 6)).linear
+    assert relative_error(columns.T, jacobian) <= 1e-10
+    assert relative_error(LinearScope(Clamped())(x, x).affine[0], probe(x)[0]) <= 1e-12

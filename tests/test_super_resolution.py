@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import convforge
+from convforge.data.color import rgb_to_y
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize, resize_matrix
 from convforge.data.super_resolution import (
@@ -15,7 +16,6 @@ from convforge.data.super_resolution import (
     WholeImageLoader,
     augment_dihedral,
     load_sr_images,
-    rgb_to_y,
 )
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.tasks.image_quality import psnr, ssim, to_levels

@@ -3,6 +3,7 @@
 from convforge.engine.predict import predict
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import evaluate, train
+from convforge.engine.upscale import upscale
 from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.explain import LinearScope
 from convforge.profile import ProfileResult, measure_latency, profile
@@ -31,4 +32,5 @@ __all__ = [
     "to_parallel",
     "to_sequential",
     "train",
+    "upscale",
 ]

@@ -15,6 +15,7 @@ from convforge.cli import (
     profile_command,
     study_command,
     train_command,
+    upscale_command,
 )
 from convforge.errors import ConvforgeError
 
@@ -27,6 +28,7 @@ COMMANDS = (
     compare_command,
     study_command,
     explain_command,
+    upscale_command,
 )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from convforge.data import roots
+from convforge.data.color import rgb_to_y
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
 from convforge.errors import ConvforgeError, InvalidValueError
@@ -31,21 +32,6 @@ from convforge.errors import ConvforgeError, InvalidValueError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 NAMED = {"t91": "T91", "set5": "Set5", "set14": "Set14", "bsd100": "BSD100", "urban100": "Urban100",
          "div2k": "DIV2K"}  # fmt: skip
-
-
-def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
-    """Luma of BT.601 as MATLAB's ``rgb2ycbcr`` gives it, 16–235 mapped to 0–1 by /255.
-
-    ``image`` is uint8 (0–255) or float (0–1), C×H×W or N×C×H×W with C = 3 (or 1: grey,
-    returned as it is, on the 0–1 scale).
-    """
-    x = image.float() / 255 if image.dtype == torch.uint8 else image.float()
-    if x.shape[-3] == 1:
-        return x
-    if x.shape[-3] != 3:
-        raise InvalidValueError(f"rgb_to_y needs 1 or 3 channels, got {x.shape[-3]}")
-    r, g, b = x.unbind(-3)
-    return ((16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255).unsqueeze(-3)
 
 
 def _images_in(folder: Path) -> list[Path]:

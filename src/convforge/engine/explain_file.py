@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from convforge.data.color import rgb_to_y
 from convforge.data.image_file import read_image
-from convforge.data.super_resolution import rgb_to_y
 from convforge.engine.loading import load_trained
 from convforge.errors import ConvforgeError
 from convforge.explain.pictures import Explanation, explain_image

@@ -1,14 +1,15 @@
 """LinearScope: replay a network as the affine map it applies around one input.
 
 The model runs on one batch ``[x0, probe_1, …, probe_P]`` (and a final zero probe when
-the bias part is asked for). Linear operations
-(convolutions, linear layers, pooling by averaging, additions, concatenation, pixel
-shuffle, upsampling, BatchNorm in evaluation mode, reshapes) treat every element alike.
+the bias part is asked for). Linear operations (convolutions, linear layers, pooling by
+averaging, additions, concatenation, pixel shuffle, upsampling, BatchNorm in evaluation
+mode, reshapes) treat every element alike.
 At every non-linear operation, element 0 goes through the real function and every
 other element gets the affine action that the function took on element 0:
 
-- piecewise-linear units (ReLU, ReLU6, LeakyReLU, PReLU, hard-tanh, hard-sigmoid, max pooling) use
-  the linear piece element 0 fell on (the gain ``1[z0 > 0]``, the winning positions);
+- piecewise-linear units (ReLU, ReLU6, LeakyReLU, PReLU, hard-tanh, hard-sigmoid,
+  clamping, max pooling) use the linear piece element 0 fell on (the gain ``1[z0 > 0]``,
+  the winning positions);
 - gates (SiLU = x·σ(x), GELU = x·Φ(x), Hardswish = x·hardsigmoid(x), and any product
   of two activations such as a squeeze-excitation ``x * gate``) keep the gate computed
   from element 0;
@@ -58,7 +59,8 @@ LINEAR_OPS = frozenset(
     add __add__ __radd__ __iadd__ add_ sub __sub__ __rsub__ __isub__ sub_ neg __neg__ negative
     sum mean cat concat concatenate stack hstack vstack
     view view_as reshape reshape_as flatten unflatten permute transpose t contiguous unsqueeze squeeze expand
-    expand_as repeat flip roll narrow chunk split split_with_sizes tensor_split unbind __getitem__ select
+    expand_as repeat repeat_interleave flip roll narrow chunk split split_with_sizes tensor_split unbind __getitem__
+    select
     index_select clone to float double half type type_as __setitem__ movedim moveaxis swapaxes
     """.split()
 )
@@ -250,6 +252,21 @@ def _hardsigmoid(mode: _Replay, func, args, kwargs):
     return _in_place(z, out, func)
 
 
+def _clamp(mode: _Replay, func, args, kwargs):
+    z, name = args[0], _name(func).rstrip("_")
+    if name == "clamp_max":
+        low, high = None, _arg(args, kwargs, 1, "max")
+    else:
+        low, high = _arg(args, kwargs, 1, "min"), _arg(args, kwargs, 2, "max")
+    if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):
+        raise UnsupportedOperationError(f"LinearScope replays {_name(func)!r} with number bounds, not tensor bounds")
+    z0 = z[:1]
+    above = 1 - _step(high - z0) if high is not None else torch.zeros_like(z0)  # z0 ≥ high
+    below = 1 - _step(z0 - low) if low is not None else torch.zeros_like(z0)  # z0 ≤ low
+    offset = (high * above if high is not None else 0) + (low * below if low is not None else 0)
+    return _in_place(z, z * (1 - above - below) + offset, func)
+
+
 _POOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 _ADAPTIVE_POOL_ARGS = ("output_size", "return_indices")
 
@@ -415,6 +432,7 @@ for _names, _handler in [
     (("leaky_relu", "leaky_relu_"), _leaky_relu),
     (("prelu",), _prelu),
     (("hardtanh", "hardtanh_", "relu6"), _hardtanh),
+    (("clamp", "clamp_", "clip", "clip_", "clamp_min", "clamp_max"), _clamp),
     (("max_pool1d", "max_pool2d", "max_pool3d", "_max_pool1d", "_max_pool2d", "_max_pool3d",
       "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_max_pool1d",
       "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",

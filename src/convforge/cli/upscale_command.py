@@ -1,0 +1,26 @@
+"""``convforge upscale CHECKPOINT in.png out.png``: enlarge an image with a trained super-resolution model."""
+
+from __future__ import annotations
+
+import argparse
+
+from convforge.engine.upscale import upscale
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "upscale",
+        help="enlarge an image with a trained super-resolution model",
+        description="Run the image's luma (BT.601 Y) through a super-resolution run's best checkpoint, enlarge its "
+        "chroma bicubically, and write the RGB result.",
+    )
+    parser.add_argument("checkpoint", help="a super-resolution run directory or .safetensors checkpoint")
+    parser.add_argument("source", help="the image to enlarge (PNG, JPEG, BMP)")
+    parser.add_argument("target", help="where to write the result (.png or .jpg)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = upscale(args.checkpoint, args.source, args.target)
+    print(path)
+    return 0

@@ -1,0 +1,58 @@
+"""``convforge.upscale``: enlarge an image file with a trained super-resolution model.
+
+The luma goes through the model; the chroma (Cb, Cr) is enlarged by bicubic resizing,
+as SR papers do; the result is written back as RGB (or grey for a grey image).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from convforge.data.color import rgb_to_ycbcr, ycbcr_to_rgb
+from convforge.data.image_file import read_image
+from convforge.data.resize import imresize
+from convforge.engine.loading import load_trained
+from convforge.errors import ConvforgeError
+
+WRITABLE = (".png", ".jpg", ".jpeg")
+
+
+def write_image(image: torch.Tensor, path: str | Path) -> Path:
+    """Write a float 0–1 C×H×W image as PNG or JPEG (by the file's suffix), clipped and rounded to 8 bits."""
+    from torchvision.io import write_jpeg, write_png
+
+    path = Path(path)
+    if path.suffix.lower() not in WRITABLE:
+        raise ConvforgeError(f"cannot write {path.name}: use a file name ending in {', '.join(WRITABLE)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = image.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    (write_png if path.suffix.lower() == ".png" else write_jpeg)(pixels, str(path))
+    return path
+
+
+@torch.no_grad()
+def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> torch.Tensor:
+    """An RGB or grey uint8 C×H×W image enlarged by ``scale``: luma by ``model``, chroma bicubic; float 0–1."""
+    device = next(model.parameters()).device
+    if image.shape[0] == 1:
+        return model(image.float().div(255)[None].to(device))[0].clamp(0, 1).cpu()
+    ycbcr = rgb_to_ycbcr(image)
+    luma = model(ycbcr[None, :1].to(device))[0].clamp(0, 1).cpu()
+    chroma = imresize(ycbcr[1:], float(scale))
+    if chroma.shape[-2:] != luma.shape[-2:]:
+        raise ConvforgeError(f"the model made a {tuple(luma.shape[-2:])} image from {tuple(image.shape[-2:])}; "
+                             f"expected ×{scale}")  # fmt: skip
+    return ycbcr_to_rgb(torch.cat([luma, chroma])).clamp(0, 1)
+
+
+def upscale(checkpoint: str | Path, source: str | Path, target: str | Path) -> Path:
+    """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``."""
+    trained = load_trained(checkpoint)
+    recipe = trained.config["recipe"]
+    if recipe["task"] != "sr":
+        raise ConvforgeError(f"{trained.checkpoint} is a {recipe['task']} model; upscale needs a super-resolution "
+                             "run (convforge train ... --task sr)")  # fmt: skip
+    scale = int(recipe["scale"])
+    return write_image(upscale_tensor(trained.model.float().eval(), read_image(source), scale), target)
