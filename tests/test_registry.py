@@ -91,3 +91,11 @@ def test_register_model_makes_a_user_model_available_by_name():
     assert "toy_linear_classifier" in convforge.list_models("toy_*")
     model = convforge.create_model("toy_linear_classifier")
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 4)
+
+
+def test_command_line_overrides_read_numbers_booleans_and_lists():
+    from convforge.overrides import parse_overrides
+
+    parsed = parse_overrides(["width=0.5", "depth=3", "fused=false", "features=[16, 8]", "empty=[]", "name=x"])
+    assert parsed == {"width": 0.5, "depth": 3, "fused": False, "features": [16, 8], "empty": [], "name": "x"}
+    assert convforge.create_model("espcn", **parse_overrides(["features=[16,8]"])).body[0].out_channels == 16

@@ -6,7 +6,8 @@ from convforge.errors import ConvforgeError
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, object]:
-    """Parse ``key=value`` model overrides; values are read as int, float or bool when they look like one."""
+    """Parse ``key=value`` model overrides; values are read as int, float or bool when they look like one,
+    and ``[a,b,…]`` as a list of such values."""
     overrides: dict[str, object] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -17,6 +18,9 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, object]:
 
 
 def _scalar(value: str) -> object:
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1].strip()
+        return [_scalar(item.strip()) for item in inner.split(",")] if inner else []
     lowered = value.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
