@@ -29,6 +29,17 @@ def with_moved_statistics(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
+class Lambda(nn.Module):
+    """A model made of one function."""
+
+    def __init__(self, function) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x)
+
+
 class PlainReluNet(nn.Sequential):
     """Convolutions, BatchNorm, ReLU (also in place), max and average pooling, a linear head."""
 
@@ -128,9 +139,11 @@ def test_the_operating_point_reproduces_the_network(case):
     _, model, x0 = case
     with torch.no_grad():
         expected = model(x0)
-    out = LinearScope(model)(x0, x0)
-    assert relative_error(out.output, expected) <= 1e-12  # element 0 runs the real network
-    assert relative_error(out.affine[0], expected[0]) <= 1e-5  # A(x0)·x0 + c(x0) = F(x0)
+    for recording in (False, True):  # without autograd the replay takes faster paths; both must agree
+        with torch.set_grad_enabled(recording):
+            out = LinearScope(model)(x0, x0)
+        assert relative_error(out.output, expected) <= 1e-12  # element 0 runs the real network
+        assert relative_error(out.affine[0], expected[0]) <= 1e-5  # A(x0)·x0 + c(x0) = F(x0)
 
 
 def test_the_operating_point_is_reproduced_in_float32_too(case):
@@ -206,12 +219,8 @@ def test_gain_linearisations_differ_from_the_gradient():
     ],
 )
 def test_an_unsupported_operation_is_named(forward, name):
-    class Model(nn.Module):
-        def forward(self, x):
-            return forward(x)
-
     with pytest.raises(UnsupportedOperationError, match=name):
-        LinearScope(Model())(torch.randn(1, 3, 4, 4), torch.randn(2, 3, 4, 4))
+        LinearScope(Lambda(forward))(torch.randn(1, 3, 4, 4), torch.randn(2, 3, 4, 4))
 
 
 def test_batchnorm_with_batch_statistics_is_refused():
@@ -303,14 +312,54 @@ def test_sesr_and_clamping_replay_exactly():
     out = LinearScope(model)(x0, x0)
     assert relative_error(out.affine[0], out.output[0]) <= 1e-10
     clamped = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()).double()
-    probe = lambda x: torch.clamp(clamped(x), -0.1, 0.2).clamp_max(0.15).clamp_min(-0.05)  # noqa: E731
+    model = Lambda(lambda v: torch.clamp(clamped(v), -0.1, 0.2).clamp_max(0.15).clamp_min(-0.05))
     x = torch.randn(1, 1, 6, 6, dtype=torch.float64)
-    jacobian = torch.autograd.functional.jacobian(lambda v: probe(v.view_as(x)).flatten(), x.flatten())
-
-    class Clamped(nn.Module):
-        def forward(self, v):
-            return probe(v)
-
-    columns = LinearScope(Clamped())(x, torch.eye(36, dtype=torch.float64).view(-1, 1, 6, 6)).linear
+    jacobian = torch.autograd.functional.jacobian(lambda v: model(v.view_as(x)).flatten(), x.flatten())
+    columns = LinearScope(model)(x, torch.eye(36, dtype=torch.float64).view(-1, 1, 6, 6)).linear
     assert relative_error(columns.T, jacobian) <= 1e-10
-    assert relative_error(LinearScope(Clamped())(x, x).affine[0], probe(x)[0]) <= 1e-12
+    assert relative_error(LinearScope(model)(x, x).affine[0], model(x)[0]) <= 1e-12
+
+
+class InPlaceFunctional(nn.Module):
+    """Activations applied in place through the functional API, their results ignored."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x * 1.5
+        F.relu(h, inplace=True)
+        F.leaky_relu(h, 0.2, inplace=True)
+        return h.flatten(1)
+
+
+def test_functional_in_place_activations_change_their_input_as_in_the_network():
+    x0 = torch.randn(1, 2, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    probe = torch.randn(1, 2, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    for recording in (False, True):
+        with torch.set_grad_enabled(recording):
+            out = LinearScope(InPlaceFunctional())(x0, torch.cat([x0, probe]))
+        assert relative_error(out.output, InPlaceFunctional()(x0)) <= 1e-12
+        assert relative_error(out.affine[0], out.output[0]) <= 1e-12
+        expected = (1.5 * probe * (x0 > 0)).flatten(1)[0]  # the piece x0 fell on: ReLU's mask, then slope 1
+        assert relative_error(out.linear[1], expected) <= 1e-12
+
+
+@pytest.mark.parametrize(
+    "forward",
+    [
+        lambda x: torch.clamp(x, 0.5, -0.5),  # min > max: torch makes every value max
+        lambda x: torch.clamp(x, min=-0.2),
+        lambda x: x.clamp_max(0.1),
+    ],
+)
+def test_clamping_replays_torchs_rule_for_every_bound(forward):
+    x0 = torch.randn(1, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    model = Lambda(forward)
+    out = LinearScope(model)(x0, x0)
+    assert relative_error(out.output, forward(x0)) <= 1e-12 and relative_error(out.affine, forward(x0)) <= 1e-12
+
+
+def test_clamping_without_bounds_and_hardtanh_with_crossed_bounds_are_refused():
+    x0 = torch.randn(1, 8, dtype=torch.float64)
+    with pytest.raises((RuntimeError, ValueError)):
+        LinearScope(Lambda(lambda x: torch.clamp(x)))(x0, x0)
+    with pytest.raises(ValueError, match="min_val"):
+        LinearScope(Lambda(lambda x: F.hardtanh(x, 1.0, -1.0)))(x0, x0)

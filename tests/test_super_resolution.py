@@ -206,3 +206,43 @@ def test_bicubic_upscaling_scores_the_published_baseline_on_set5(shared_data):
     scores = [psnr(to_levels(imresize(lr, 2.0)), to_levels(hr), border=2) for lr, hr in zip(set5.lr, set5.hr)]
     mean = sum(scores) / len(scores)
     assert mean == pytest.approx(33.66, abs=0.05)  # the commonly published bicubic ×2 PSNR on Set5 (Y, border 2)
+
+
+def test_patch_counts_add_up_over_ranks(shared_data):
+    set5 = load_sr_images("set5", 2, root=shared_data)
+    loaders = [PatchLoader(set5, 16, 4, patches_per_image=3, rank=r, world_size=4) for r in range(4)]
+    assert sum(loader.num_examples for loader in loaders) == 15
+    assert [sum(len(lr) for lr, _ in loader) for loader in loaders] == [loader.num_examples for loader in loaders]
+
+
+def test_bad_images_and_folders_are_named(tmp_path):
+    from torchvision.io import write_png
+
+    with pytest.raises(ConvforgeError, match="holds no images"):
+        (tmp_path / "empty" / "HR").mkdir(parents=True)
+        load_sr_images(str(tmp_path / "empty"), 2)
+    (tmp_path / "tiny").mkdir()
+    write_png(torch.zeros(1, 1, 3, dtype=torch.uint8), str(tmp_path / "tiny" / "a.png"))
+    with pytest.raises(ConvforgeError, match="a.png.*too small"):
+        load_sr_images(str(tmp_path / "tiny"), 2)
+    with pytest.raises(InvalidValueError, match="11×11"):
+        ssim(torch.rand(1, 1, 12, 12), torch.rand(1, 1, 12, 12), border=2)
+    with pytest.raises(InvalidValueError, match="either a scale or an output size"):
+        imresize(torch.rand(1, 4, 4), 0.5, size=(2, 2))
+
+
+def test_sixteen_bit_images_are_read_as_eight_bit(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    values = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    image = read_image(tmp_path / "deep.png")
+    assert image.dtype == torch.uint8 and image.flatten().tolist() == [0, 100, 255]
+
+
+def test_resizing_to_a_size_shrinks_the_smaller_scale_first():
+    image = torch.rand(1, 12, 18, dtype=torch.float64)
+    out = imresize(image, size=(6, 27))  # height ×0.5 first, then width ×1.5
+    by_hand = imresize(imresize(image, size=(6, 18)), size=(6, 27))
+    assert out.shape == (1, 6, 27) and torch.allclose(out, by_hand)

@@ -3,8 +3,8 @@
 MATLAB's bicubic kernel is Keys' cubic with a = −0.5. When shrinking by a factor
 ``scale`` < 1 it is stretched to ``1/scale`` times its width (antialiasing), and each
 output position i (1-based) samples the input at ``u = i/scale + (1 − 1/scale)/2``.
-The image is resized along its height first, then its width; uint8 images are rounded
-to uint8 after each pass.
+The dimension with the smaller scale is resized first (the height when both are equal);
+uint8 images are rounded to uint8 after each pass.
 
 Taps beyond the border repeat the edge pixel by default (``border="replicate"``):
 the standard Set5/Set14 LR images are reproduced from their HR images by this within
@@ -73,10 +73,12 @@ def imresize(
     """
     if image.dim() < 2:
         raise InvalidValueError(f"imresize needs an image of at least 2 dimensions (…×H×W), got {image.dim()}")
+    if (scale is None) == (size is None):
+        raise InvalidValueError(f"imresize needs either a scale or an output size, got scale={scale!r}, size={size!r}")
     height, width = image.shape[-2:]
     if size is None:
-        if scale is None or not scale > 0:
-            raise InvalidValueError(f"imresize needs a positive scale or an output size, got scale={scale!r}")
+        if not scale > 0:
+            raise InvalidValueError(f"imresize needs a positive scale, got {scale!r}")
         size = (math.ceil(height * scale), math.ceil(width * scale))
     out_h, out_w = size
     if out_h < 1 or out_w < 1:
@@ -85,12 +87,12 @@ def imresize(
     scale_w = scale if scale is not None else out_w / width
     is_uint8 = image.dtype == torch.uint8
     x = image.to(torch.float64)
-    rows = resize_matrix(height, out_h, scale_h, border=border)
-    x = torch.einsum("oh,...hw->...ow", rows, x)
-    if is_uint8:
-        x = x.round().clamp(0, 255)
-    columns = resize_matrix(width, out_w, scale_w, border=border)
-    x = torch.einsum("...hw,ow->...ho", x, columns)
-    if is_uint8:
-        return x.round().clamp(0, 255).to(torch.uint8)
-    return x.to(image.dtype)
+    # as MATLAB: the dimension with the smaller scale first (the height when they are equal)
+    for dim in sorted((-2, -1), key=lambda d: (scale_h, 0) if d == -2 else (scale_w, 1)):
+        if dim == -2:
+            x = torch.einsum("oh,...hw->...ow", resize_matrix(height, out_h, scale_h, border=border), x)
+        else:
+            x = torch.einsum("...hw,ow->...ho", x, resize_matrix(width, out_w, scale_w, border=border))
+        if is_uint8:
+            x = x.round().clamp(0, 255)
+    return x.to(torch.uint8) if is_uint8 else x.to(image.dtype)

@@ -79,10 +79,15 @@ def load_sr_images(data: str, scale: int, root: str | Path | None = None) -> SRI
     if not isinstance(scale, int) or scale < 2:
         raise InvalidValueError(f"scale must be an integer >= 2, got {scale!r}")
     hr_folder, lr_folder = resolve_sr_folder(data, scale, root)
+    paths = _images_in(hr_folder)
+    if not paths:
+        raise ConvforgeError(f"{hr_folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     hr_list, lr_list, files = [], [], []
-    for path in _images_in(hr_folder):
+    for path in paths:
         hr = read_image(path)
         height, width = (hr.shape[-2] // scale) * scale, (hr.shape[-1] // scale) * scale
+        if not height or not width:
+            raise ConvforgeError(f"{path} is {tuple(hr.shape[-2:])} pixels: too small to shrink by {scale}")
         hr = hr[:, :height, :width]
         if lr_folder is not None:
             lr_path = lr_folder / path.name
@@ -148,7 +153,8 @@ class PatchLoader:
 
     @property
     def num_examples(self) -> int:
-        return math.ceil(len(self.images) * self.patches_per_image / self.world_size)
+        """Patches this rank draws per epoch."""
+        return len(range(self.rank, len(self.images) * self.patches_per_image, self.world_size))
 
     def __len__(self) -> int:
         return math.ceil(self.num_examples / self.batch_size)

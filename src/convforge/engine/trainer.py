@@ -130,9 +130,10 @@ def evaluate(
     data_root: str | None = None,
     batch_size: int = 256,
     task: str = "classify",
+    scale: int = 2,
     use_ema: bool = True,
 ) -> dict[str, float]:
-    """Score a model on the test split of ``data``.
+    """Score a model on the test split of ``data`` (for ``task="sr"``: on its images, at ``scale``).
 
     ``model`` is a module, a checkpoint file or a run directory (its best checkpoint,
     EMA weights when present). Returns the task's metrics (classification: loss, top1,
@@ -140,7 +141,7 @@ def evaluate(
     """
     from convforge.engine.loading import load_trained
 
-    recipe_fields: dict[str, Any] = {"batch_size": batch_size, "task": task}
+    recipe_fields: dict[str, Any] = {"batch_size": batch_size, "task": task, "scale": scale}
     if not isinstance(model, nn.Module):
         loaded = load_trained(model, use_ema=use_ema)
         trained = loaded.config["recipe"]

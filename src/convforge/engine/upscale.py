@@ -19,13 +19,19 @@ from convforge.errors import ConvforgeError
 WRITABLE = (".png", ".jpg", ".jpeg")
 
 
+def writable_path(path: str | Path) -> Path:
+    """``path`` if its suffix names a format convforge writes, else a clear error."""
+    path = Path(path)
+    if path.suffix.lower() not in WRITABLE:
+        raise ConvforgeError(f"cannot write {path.name}: use a file name ending in {', '.join(WRITABLE)}")
+    return path
+
+
 def write_image(image: torch.Tensor, path: str | Path) -> Path:
     """Write a float 0–1 C×H×W image as PNG or JPEG (by the file's suffix), clipped and rounded to 8 bits."""
     from torchvision.io import write_jpeg, write_png
 
-    path = Path(path)
-    if path.suffix.lower() not in WRITABLE:
-        raise ConvforgeError(f"cannot write {path.name}: use a file name ending in {', '.join(WRITABLE)}")
+    path = writable_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
     (write_png if path.suffix.lower() == ".png" else write_jpeg)(pixels, str(path))
@@ -49,6 +55,7 @@ def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> t
 
 def upscale(checkpoint: str | Path, source: str | Path, target: str | Path) -> Path:
     """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``."""
+    writable_path(target)
     trained = load_trained(checkpoint)
     recipe = trained.config["recipe"]
     if recipe["task"] != "sr":

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from convforge.explain.linear_scope import LinearScope
+from convforge.explain.linear_scope import LinearScope, bias_share_of
 from convforge.explain.pictures import crop_around
 from convforge.figures import pyplot, save_figure
 from convforge.tables import markdown_table
@@ -32,16 +32,17 @@ class BiasShareSummary:
     shares: torch.Tensor  # per image: |c_k| / (|A·x0|_k + |c_k|) of the predicted logit k
     bias_picks: float  # % of images where argmax c(x0) is the predicted class
     input_picks: float  # % of images where argmax A(x0)·x0 is the predicted class
+    replay_error: float  # largest relative error of A(x0)·x0 + c(x0) against F(x0) over the images
 
     def row(self) -> list[str]:
         q1, median, q3 = (float(v) for v in torch.quantile(self.shares, torch.tensor([0.25, 0.5, 0.75])))
         spread = f"{100 * q1:.0f}–{100 * q3:.0f} %"
         return [self.name, str(self.images), f"{self.accuracy:.1f} %", f"{100 * median:.0f} %", spread,
-                f"{self.bias_picks:.0f} %", f"{self.input_picks:.0f} %"]  # fmt: skip
+                f"{self.bias_picks:.0f} %", f"{self.input_picks:.0f} %", f"{self.replay_error:.1e}"]  # fmt: skip
 
 
 BIAS_HEADERS = ["model", "images", "top-1", "bias share of the predicted logit (median)", "interquartile range",
-                "argmax c = prediction", "argmax A·x0 = prediction"]  # fmt: skip
+                "argmax c = prediction", "argmax A·x0 = prediction", "max replay error"]  # fmt: skip
 
 
 def bias_share_summary(
@@ -49,18 +50,20 @@ def bias_share_summary(
 ) -> BiasShareSummary:
     """Split every predicted logit into A(x0)·x0 and c(x0), image by image (``images`` are model inputs)."""
     scope = LinearScope(model.eval())
-    shares, bias_hits, input_hits, correct = [], 0, 0, 0
+    shares, bias_hits, input_hits, correct, error = [], 0, 0, 0, 0.0
     with torch.no_grad():
         for x0, label in tqdm(list(zip(images, labels)), desc=f"bias share {name}", disable=not progress):
             result = scope(x0[None], x0[None])
-            linear, bias = result.linear[0], result.bias[0]
-            k = int(result.output[0].argmax())
-            shares.append(float(bias[k].abs() / (linear[k].abs() + bias[k].abs()).clamp_min(1e-12)))
+            linear, bias, output = result.linear[0], result.bias[0], result.output[0]
+            error = max(error, float((result.affine[0] - output).norm() / output.norm()))
+            k = int(output.argmax())
+            shares.append(float(bias_share_of(linear[k], bias[k])))
             bias_hits += int(bias.argmax()) == k
             input_hits += int(linear.argmax()) == k
             correct += k == int(label)
     n = len(labels)
-    return BiasShareSummary(name, n, 100 * correct / n, torch.tensor(shares), 100 * bias_hits / n, 100 * input_hits / n)
+    return BiasShareSummary(name, n, 100 * correct / n, torch.tensor(shares), 100 * bias_hits / n,
+                            100 * input_hits / n, error)  # fmt: skip
 
 
 def bias_share_plot(summaries: list[BiasShareSummary], path: str | Path) -> Path:
@@ -137,25 +140,41 @@ def _edge_and_flat_points(image: torch.Tensor, count: int, margin: int) -> list[
     return picked
 
 
-def sr_figure(model: nn.Module, x0: torch.Tensor, scale: int, path: str | Path, radius: int = 5) -> Path:
-    """Rows of A (the LR filter behind one HR pixel) and columns (the HR pattern one LR pixel paints).
+@dataclass
+class RowsAndColumns:
+    """Rows and columns of A(x0) for an SR network at three edge and three flat LR pixels, each cropped."""
 
-    At three LR pixels on the strongest edges of ``x0`` (a 1×1×h×w LR luma crop) and
-    three in its flattest places, marked on the input; each picture is cropped around
-    its pixel.
-    """
+    x0: torch.Tensor  # 1×1×h×w LR luma
+    scale: int
+    points: list[tuple[int, int]]  # LR (y, x): three on edges, then three flat
+    rows: torch.Tensor  # per point, the LR window of the row behind the HR pixel at its centre
+    columns: torch.Tensor  # per point, the HR window of its column
+
+
+def rows_and_columns(model: nn.Module, x0: torch.Tensor, scale: int, radius: int = 5) -> RowsAndColumns:
+    """Rows (the LR filter behind one HR pixel) and columns (the HR pattern one LR pixel paints) of A(x0)."""
     scope = LinearScope(model.eval())
     width = x0.shape[-1]
     points = _edge_and_flat_points(x0[0, 0], 3, radius)
     centre = scale // 2
     rows = scope.rows(x0, [(y * scale + centre) * width * scale + x * scale + centre for y, x in points])
     columns = scope.columns(x0, [y * width + x for y, x in points])
+    row_windows = torch.stack([crop_around(r, y, x, radius) for (y, x), r in zip(points, rows)])
+    column_windows = torch.stack(
+        [crop_around(c, y * scale + centre, x * scale + centre, radius * scale) for (y, x), c in zip(points, columns)]
+    )
+    return RowsAndColumns(x0, scale, points, row_windows, column_windows)
+
+
+def sr_figure(found: RowsAndColumns, path: str | Path) -> Path:
+    """The LR input with the six pixels marked, their rows (top) and their columns (bottom)."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(points) + 1, figsize=(2.0 * (len(points) + 1), 4.4))
+    count = len(found.points)
+    fig, axes = plt.subplots(2, count + 1, figsize=(2.0 * (count + 1), 4.4))
     for ax in axes.flat:
         ax.axis("off")
-    axes[0, 0].imshow(x0[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    for i, (y, x) in enumerate(points):
+    axes[0, 0].imshow(found.x0[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    for i, (y, x) in enumerate(found.points):
         axes[0, 0].annotate(str(i + 1), (x, y), color="yellow" if i < 3 else "cyan", fontsize=8, ha="center",
                             va="center", weight="bold")  # fmt: skip
     axes[0, 0].set_title("LR input (1–3 edges, 4–6 flat)", fontsize=7)
@@ -166,37 +185,31 @@ def sr_figure(model: nn.Module, x0: torch.Tensor, scale: int, path: str | Path, 
         ax.imshow(values.numpy(), cmap="coolwarm", vmin=-limit, vmax=limit, interpolation="nearest")
         ax.set_title(title, fontsize=7)
 
-    for i, ((y, x), row, column) in enumerate(zip(points, rows, columns)):
-        show(axes[0, i + 1], crop_around(row, y, x, radius), f"{i + 1}: row (LR filter)")
-        show(axes[1, i + 1], crop_around(column, y * scale + centre, x * scale + centre, radius * scale),
-             f"{i + 1}: column (HR pattern)")  # fmt: skip
-    fig.suptitle(f"×{scale} super-resolution network: rows and columns of A(x0)", fontsize=9)
+    for i, (row, column) in enumerate(zip(found.rows, found.columns)):
+        show(axes[0, i + 1], row, f"{i + 1}: row (LR filter)")
+        show(axes[1, i + 1], column, f"{i + 1}: column (HR pattern)")
+    fig.suptitle(f"×{found.scale} super-resolution network: rows and columns of A(x0)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
 
-def row_adaptivity(model: nn.Module, x0: torch.Tensor, scale: int, radius: int = 5) -> dict[str, float]:
-    """How much the LR filter (row of A) behind an HR pixel changes with the image content.
-
-    Rows at the three strongest-edge pixels and the three flattest ones (as in
-    :func:`sr_figure`), cropped alike: the relative distance of each edge row from the
-    mean flat row, and of each flat row from that mean.
-    """
-    scope = LinearScope(model.eval())
-    width = x0.shape[-1]
-    points = _edge_and_flat_points(x0[0, 0], 3, radius)
-    centre = scale // 2
-    rows = scope.rows(x0, [(y * scale + centre) * width * scale + x * scale + centre for y, x in points])
-    windows = torch.stack([crop_around(row, y, x, radius) for (y, x), row in zip(points, rows)]).flatten(1)
+def row_adaptivity(found: RowsAndColumns) -> dict[str, float]:
+    """How much the LR filter behind an HR pixel changes with the content: the mean relative L2 distance of
+    the edge rows, and of the flat rows, from the mean flat row."""
+    windows = found.rows.flatten(1)
     reference = windows[3:].mean(0)
     distance = ((windows - reference).norm(dim=1) / reference.norm()).tolist()
     return {"edge": sum(distance[:3]) / 3, "flat": sum(distance[3:]) / 3}
 
 
 def sr_bias_share(model: nn.Module, x0: torch.Tensor) -> dict[str, float]:
-    """Over the output pixels of one image: median and 90th percentile of |c| / (|A·x0| + |c|)."""
-    share = LinearScope(model.eval()).bias_share(x0).flatten()
-    return {"median": float(share.median()), "p90": float(torch.quantile(share, 0.9))}
+    """Over the output pixels of one image: median and 90th percentile of |c| / (|A·x0| + |c|), and the
+    relative error of A(x0)·x0 + c(x0) against F(x0)."""
+    with torch.no_grad():
+        result = LinearScope(model.eval())(x0, x0)
+    share = bias_share_of(result.linear[0], result.bias[0]).flatten()
+    error = float((result.affine[0] - result.output[0]).norm() / result.output[0].norm())
+    return {"median": float(share.median()), "p90": float(torch.quantile(share, 0.9)), "replay_error": error}
 
 
 def bias_table(summaries: list[BiasShareSummary]) -> str:
@@ -252,13 +265,15 @@ def run_tour(
         lr = val.lr[min(2, len(val) - 1)]
         top, left = (lr.shape[-2] - 48) // 2, (lr.shape[-1] - 48) // 2
         x0 = lr[None, :, top : top + 48, left : left + 48].contiguous()
-        sr_figure(trained.model.float(), x0, scale, out / "sr_rows_columns.png")
+        found = rows_and_columns(trained.model.float(), x0, scale)
+        sr_figure(found, out / "sr_rows_columns.png")
         share = sr_bias_share(trained.model.float(), x0)
-        adaptivity = row_adaptivity(trained.model.float(), x0, scale)
+        adaptivity = row_adaptivity(found)
         sections.append(
             f"## Super-resolution ({trained.config['model']} ×{scale}, {val.files[min(2, len(val) - 1)]} LR crop "
             f"48×48)\n\nBias share over output pixels: median {100 * share['median']:.1f} %, 90th percentile "
-            f"{100 * share['p90']:.1f} %.\n\nRows of A (LR filters) at edge pixels differ from the mean row at flat "
+            f"{100 * share['p90']:.1f} %. Replay error ‖A·x0 + c − F(x0)‖ / ‖F(x0)‖: {share['replay_error']:.1e}."
+            f"\n\nRows of A (LR filters) at edge pixels differ from the mean row at flat "
             f"pixels by {100 * adaptivity['edge']:.1f} % (relative L2), rows at flat pixels by "
             f"{100 * adaptivity['flat']:.1f} %."
         )
@@ -278,6 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root")
     parser.add_argument("--images", type=int, default=500)
     args = parser.parse_args(argv)
+    malformed = [item for item in args.classifier if "=" not in item]
+    if malformed:
+        parser.error(f"--classifier takes NAME=RUN, e.g. ResNet-20=runs/classify/resnet20; got {malformed[0]!r}")
     classifiers = dict(item.split("=", 1) for item in args.classifier)
     print(run_tour(classifiers, args.sr, args.out, args.data_root, args.images))
 

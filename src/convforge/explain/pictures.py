@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from convforge.errors import ConvforgeError
-from convforge.explain.linear_scope import LinearScope
+from convforge.explain.linear_scope import LinearScope, bias_share_of
 from convforge.figures import pyplot, save_figure
 
 
@@ -88,7 +88,7 @@ def _bias_chart(linear: torch.Tensor, bias: torch.Tensor, classes: list[str], pa
     ax.bar(positions, linear.tolist(), color="tab:blue", label="input part A·x0")
     ax.bar(positions, bias.tolist(), bottom=[min(v, 0) if b < 0 else max(v, 0) for v, b in zip(linear.tolist(),
            bias.tolist())], color="tab:orange", label="bias part c")  # fmt: skip
-    share = bias.abs() / (linear.abs() + bias.abs()).clamp_min(1e-12)
+    share = bias_share_of(linear, bias)
     for i, s in enumerate(share.tolist()):
         ax.annotate(f"{100 * s:.0f}%", (i, 0), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=7)
     ax.axhline(0, color="black", lw=0.8)
@@ -143,7 +143,7 @@ def explain_image(
             _save_image(row, out / f"row_{_file_name(names[predicted])}.png", title, signed=row.shape[0] == 1)
         )
         linear, bias = result.linear[0], result.bias[0]
-        share = bias.abs() / (linear.abs() + bias.abs()).clamp_min(1e-12)
+        share = bias_share_of(linear, bias)
         explanation.bias_share = {n: float(s) for n, s in zip(names, share)}
         explanation.files.append(_bias_chart(linear, bias, names, out / "bias_share.png", predicted))
         return explanation

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convforge.data import Augment, TensorLoader, load_dataset
+from convforge.data.image_file import drop_alpha
 from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader, is_image_folder
 from convforge.tasks.base import TaskData
 
@@ -101,8 +102,7 @@ class ClassificationTask:
 def prepare_image(image: torch.Tensor, input_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...]):
     """A uint8 C×H×W image → a normalised 1×C×H×W batch at the model's input size and channel count."""
     channels, height, width = input_size
-    if image.shape[0] in (2, 4):  # drop alpha (grey+alpha or RGBA)
-        image = image[: image.shape[0] - 1]
+    image = drop_alpha(image)
     if image.shape[0] != channels:
         if channels == 1:  # ITU-R BT.601 luma
             weights = torch.tensor([0.299, 0.587, 0.114])[: image.shape[0]]

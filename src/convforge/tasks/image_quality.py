@@ -7,6 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from convforge.errors import InvalidValueError
+
 
 def shave(image: torch.Tensor, border: int) -> torch.Tensor:
     """``image`` (…×H×W) without ``border`` pixels on every side."""
@@ -24,7 +26,10 @@ def psnr(prediction: torch.Tensor, target: torch.Tensor, border: int = 0) -> flo
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+WINDOW = 11  # SSIM's Gaussian window side, pixels
+
+
+def _gaussian_window(size: int = WINDOW, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -38,6 +43,10 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, border: int = 0) -> flo
     scale with K1 = 0.01 and K2 = 0.03, over the valid region, averaged.
     """
     a, b = (shave(image, border).double() * 255 for image in (prediction, target))
+    if min(a.shape[-2:]) < WINDOW:
+        raise InvalidValueError(
+            f"ssim needs at least {WINDOW}×{WINDOW} pixels after shaving {border}, got {tuple(a.shape[-2:])}"
+        )
     a, b = a.reshape(1, 1, *a.shape[-2:]), b.reshape(1, 1, *b.shape[-2:])
     window = _gaussian_window()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
