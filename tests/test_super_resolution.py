@@ -260,3 +260,22 @@ def test_sesr_trained_briefly_on_t91_beats_bicubic_and_collapses_to_the_same_sco
     on_set5 = dict(task="sr", scale=2, data_root=str(shared_data))
     expanded_psnr = convforge.evaluate(result.model, "set5", **on_set5)["psnr"]
     assert convforge.evaluate(compact, "set5", **on_set5)["psnr"] == pytest.approx(expanded_psnr, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "name, published",
+    [
+        ("sesr_m3", "2.05G"),
+        ("sesr_m5", "3.1G"),
+        ("sesr_m7", "4.2G"),
+        ("sesr_m11", "6.3G"),
+        ("sesr_xl", "24G"),
+    ],  # fmt: skip
+)
+def test_collapsed_sesr_macs_at_360p_match_the_published_table(name, published):
+    from convforge.published import PublishedFigure
+
+    compact = convforge.collapse(convforge.create_model(name))
+    macs = convforge.profile(compact, (1, 360, 640)).macs
+    figure = PublishedFigure.parse(published, rel_tol=0.0)  # the printed precision alone
+    assert figure.matches(macs), (name, macs, published)
