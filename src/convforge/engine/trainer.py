@@ -146,14 +146,14 @@ def evaluate(
         loaded = load_trained(model, use_ema=use_ema)
         trained = loaded.config["recipe"]
         model = loaded.model
-        recipe_fields.update({k: trained[k] for k in ("task", "image_size", "scale") if k in trained})
-        data = data or (trained.get("val_data") if trained["task"] == "sr" else None) or trained["data"]
-        data_root = data_root or loaded.config["recipe"].get("data_root")
-    if data is None:
+        kept = ("task", "image_size", "scale", "data", "val_data")
+        recipe_fields.update({k: trained[k] for k in kept if k in trained})
+        data_root = data_root or trained.get("data_root")
+    elif data is None:
         raise ConvforgeError("name the dataset to evaluate on (data=...)")
-    recipe = Recipe.from_sources(None, data=data, data_root=data_root, **recipe_fields)
+    recipe = Recipe.from_sources(None, data_root=data_root, **recipe_fields)
     task_impl = get_task(recipe.task)
-    batches = task_impl.build_eval_data(recipe)
+    batches = task_impl.build_eval_data(recipe, data)
     device = next(model.parameters()).device
     model.eval()
     sums = task_impl.evaluate(model, batches, device)

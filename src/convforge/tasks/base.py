@@ -36,8 +36,9 @@ class Task(Protocol):
         """Load the recipe's data and wrap it in batch iterators."""
         ...
 
-    def build_eval_data(self, recipe: Any) -> Iterable:
-        """The batches to score a trained model on: the test split (or the images) of ``recipe.data``."""
+    def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
+        """The batches to score a trained model on: those of ``data``, or by default the data the recipe
+        validates on."""
         ...
 
     def training_loss(

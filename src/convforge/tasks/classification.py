@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -54,9 +55,9 @@ class ClassificationTask:
             },  # fmt: skip
         )
 
-    def build_eval_data(self, recipe: Any) -> Iterable:
-        """The validation batches of ``recipe.data`` (its test split, or an ImageFolder's val/ folder)."""
-        return self.build_data(recipe).val
+    def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
+        """The test split (or an ImageFolder's val/ folder) of ``data``, by default of ``recipe.data``."""
+        return self.build_data(replace(recipe, data=data) if data else recipe).val
 
     def _folder_data(self, recipe: Any, rank: int, world_size: int, channels_last: bool) -> TaskData:
         common = dict(image_size=recipe.image_size, batch_size=recipe.batch_size, workers=recipe.workers,

@@ -50,10 +50,10 @@ class SuperResolutionTask:
             },  # fmt: skip
         )
 
-    def build_eval_data(self, recipe: Any) -> Iterable:
-        """Whole images of ``recipe.data`` (e.g. set5, set14) at ``recipe.scale``."""
+    def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
+        """Whole images of ``data`` (e.g. set5, set14), by default of ``recipe.val_data``, at ``recipe.scale``."""
         self.scale = recipe.scale
-        return WholeImageLoader(load_sr_images(recipe.data, recipe.scale, root=recipe.data_root))
+        return WholeImageLoader(load_sr_images(data or recipe.val_data, recipe.scale, root=recipe.data_root))
 
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
