@@ -136,7 +136,7 @@ class PatchLoader:
         if not fits:
             raise InvalidValueError(f"LR patch size {patch} is larger than every LR image of {images.name}")
         if len(fits) < len(images):
-            left_out = [f for i, f in enumerate(images.files) if i not in set(fits)]
+            left_out = [f for i, f in enumerate(images.files) if i not in fits]
             warnings.warn(
                 f"{len(left_out)} LR image(s) of {images.name} are smaller than the {patch}-pixel patch and are left "
                 f"out of training: {', '.join(left_out[:5])}{' …' if len(left_out) > 5 else ''}",
