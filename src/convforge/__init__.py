@@ -8,7 +8,7 @@ from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.explain import LinearScope
 from convforge.profile import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
-from convforge.surgery import collapse, taylor_truncate, to_parallel, to_sequential
+from convforge.surgery import collapse, fuse_bn, taylor_truncate, to_parallel, to_sequential
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "collapse",
     "create_model",
     "evaluate",
+    "fuse_bn",
     "get_model_info",
     "list_models",
     "measure_latency",

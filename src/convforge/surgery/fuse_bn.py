@@ -1,0 +1,99 @@
+"""``convforge.fuse_bn``: fold BatchNorm layers into the convolutions that feed them, for inference.
+
+In evaluation mode a BatchNorm after a convolution is an affine map per channel,
+y = γ·(x − μ)/√(σ² + ε) + β, so it folds into the convolution's weight and bias:
+
+    W' = W · s,   b' = (b − μ) · s + β,   with s = γ / √(σ² + ε) per output channel.
+
+A BatchNorm (``nn.BatchNorm1d/2d/3d`` exactly; subclasses such as timm's
+``BatchNormAct2d`` also apply an activation and are left alone) folds when its only
+input is a convolution whose output nothing else reads. Such pairs are found by tracing
+the model with ``torch.fx``; a model that cannot be traced is searched for convolution →
+BatchNorm neighbours inside ``nn.Sequential`` containers instead. Folded BatchNorms
+become ``nn.Identity``; the model is copied, never changed in place.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from convforge.errors import ConvforgeError
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)  # exactly these: subclasses may do more (timm's BatchNormAct)
+
+
+def _is_norm(module: nn.Module | None) -> bool:
+    return type(module) in _NORMS
+
+
+@torch.no_grad()
+def fold_batch_norm(conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, norm: nn.modules.batchnorm._BatchNorm) -> nn.Module:
+    """A copy of ``conv`` that computes ``norm(conv(x))`` as ``norm`` does in evaluation mode."""
+    if norm.running_mean is None or norm.running_var is None:
+        raise ConvforgeError("a BatchNorm without running statistics (track_running_stats=False) cannot be folded")
+    if norm.num_features != conv.out_channels:
+        raise ConvforgeError(f"a BatchNorm of {norm.num_features} channels cannot follow a conv with "
+                             f"{conv.out_channels} outputs")  # fmt: skip
+    fused = copy.deepcopy(conv)
+    scale = torch.rsqrt(norm.running_var + norm.eps)
+    if norm.weight is not None:
+        scale = scale * norm.weight
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+    shift = (bias - norm.running_mean) * scale + (norm.bias if norm.bias is not None else 0)
+    fused.weight.copy_(conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1))).to(conv.weight))
+    fused.bias = nn.Parameter(shift.to(conv.weight))
+    return fused
+
+
+def _pairs_by_tracing(model: nn.Module) -> list[tuple[str, str]] | None:
+    """(conv name, norm name) pairs where the norm reads only the conv and only the norm reads the conv."""
+    import torch.fx
+
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # noqa: BLE001 - any tracing failure means: use the structural search
+        return None
+    modules = dict(model.named_modules())
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not _is_norm(modules.get(node.target)) or len(node.args) != 1:
+            continue
+        source = node.args[0]
+        if (isinstance(source, torch.fx.Node) and source.op == "call_module"
+                and isinstance(modules.get(source.target), _CONVS) and len(source.users) == 1):  # fmt: skip
+            pairs.append((source.target, node.target))
+    return pairs
+
+
+def _pairs_in_sequentials(model: nn.Module) -> list[tuple[str, str]]:
+    pairs = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module.named_children())
+            for (first_name, first), (second_name, second) in zip(children, children[1:]):
+                if isinstance(first, _CONVS) and _is_norm(second):
+                    prefix = f"{name}." if name else ""
+                    pairs.append((prefix + first_name, prefix + second_name))
+    return pairs
+
+
+def fuse_bn(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in evaluation mode with every foldable BatchNorm folded into its convolution."""
+    fused = copy.deepcopy(model).eval()
+    pairs = _pairs_by_tracing(fused)
+    if pairs is None:
+        pairs = _pairs_in_sequentials(fused)
+    for conv_name, norm_name in pairs:
+        conv, norm = fused.get_submodule(conv_name), fused.get_submodule(norm_name)
+        _replace(fused, conv_name, fold_batch_norm(conv, norm))
+        _replace(fused, norm_name, nn.Identity())
+    return fused
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
