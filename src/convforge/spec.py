@@ -1,0 +1,255 @@
+"""Declarative networks: a list of rows ``[from, repeats, block, args]``, in YAML or Python.
+
+A spec is a mapping::
+
+    in_channels: 3
+    width: 0.5          # channel multiplier for blocks whose first argument is their output channels
+    depth: 0.33         # repeats multiplier (a row with repeats > 1 keeps at least 1)
+    max_channels: 1024  # channel cap, applied before the width multiplier
+    divisor: 8          # scaled channels are rounded to a multiple of this
+    layers:
+      - [-1, 1, Conv, [64, 3, 2]]             # row 0: from the input (-1 = previous row)
+      - [-1, 2, Conv, [128, 3, 1], p2]        # a fifth field names the row's output
+      - [[-1, 0], 1, Concat, []]              # several inputs
+    outputs: [p2, -1]                         # names or row indices (default: the last row)
+
+``from`` is a row index, negative for relative to the current row, or a list of them;
+``repeats`` stacks the block that many times (scaled by ``depth``); ``block`` is a name
+registered with :func:`register_block`, which any user module can extend. Every error
+names the row and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from convforge.errors import ConvforgeError
+
+
+class SpecError(ConvforgeError):
+    """A spec that cannot be built; the message names the row and the field."""
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """A registered block: how to build it and how its output channels follow from its inputs and arguments."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    channels: str  # "out": args[0] is the output channel count (scaled); "same": as its input; "sum": of inputs
+
+
+_BLOCKS: dict[str, BlockInfo] = {}
+
+
+def register_block(name: str | None = None, channels: str = "out") -> Callable[[Callable[..., nn.Module]], Any]:
+    """Register a block for specs, under ``name`` (default: the factory's name).
+
+    The factory is called as ``factory(c_in, c_out, *args)`` for ``channels="out"``
+    blocks (``c_out`` is the row's first argument after width scaling), and as
+    ``factory(c_in, *args)`` for ``"same"`` and ``"sum"`` blocks (``c_in`` is a list for
+    several inputs).
+    """
+    if channels not in ("out", "same", "sum"):
+        raise ConvforgeError(f"channels must be 'out', 'same' or 'sum', got {channels!r}")
+
+    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or factory.__name__
+        if key in _BLOCKS and _BLOCKS[key].factory is not factory:
+            raise ConvforgeError(f"a spec block named {key!r} is already registered")
+        _BLOCKS[key] = BlockInfo(key, factory, channels)
+        return factory
+
+    return decorator
+
+
+def list_blocks() -> list[str]:
+    """The names of the registered spec blocks, sorted."""
+    _load_builtin_blocks()
+    return sorted(_BLOCKS)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """``value`` rounded up to a multiple of ``divisor`` (at least ``divisor``)."""
+    return max(divisor, int(math.ceil(value / divisor) * divisor))
+
+
+@dataclass
+class Spec:
+    """A parsed spec: the rows and the scaling rules."""
+
+    layers: list[list[Any]]
+    in_channels: int = 3
+    width: float = 1.0
+    depth: float = 1.0
+    max_channels: int = 1 << 30
+    divisor: int = 8
+    outputs: list[int | str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, source: str | Path | dict[str, Any]) -> Spec:
+        """A spec from a YAML file or an already-loaded mapping."""
+        if isinstance(source, dict):
+            values = dict(source)
+        else:
+            import yaml
+
+            try:
+                values = yaml.safe_load(Path(source).read_text()) or {}
+            except (OSError, yaml.YAMLError) as err:
+                raise SpecError(f"could not read the spec {source}: {err}") from None
+        if not isinstance(values, dict) or "layers" not in values:
+            raise SpecError("a spec is a mapping with a 'layers' list of rows [from, repeats, block, args]")
+        known = {"layers", "in_channels", "width", "depth", "max_channels", "divisor", "outputs"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SpecError(f"unknown spec field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+class SpecModel(nn.Module):
+    """The network a spec describes: its rows run in order, each reading the outputs it names."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        _load_builtin_blocks()
+        self.spec = spec
+        self.rows = nn.ModuleList()
+        self.sources: list[list[int]] = []
+        self.names: dict[str, int] = {}
+        channels: list[int] = []
+        if not isinstance(spec.layers, list) or not spec.layers:
+            raise SpecError("layers must be a non-empty list of rows [from, repeats, block, args]")
+        for index, row in enumerate(spec.layers):
+            module, sources, out_channels = self._build_row(index, row, channels)
+            self.rows.append(module)
+            self.sources.append(sources)
+            channels.append(out_channels)
+        self.channels = channels
+        self.outputs = [self._resolve_output(o, len(channels)) for o in (spec.outputs or [-1])]
+        # outputs read later by a row other than the next one, or returned, are kept during the forward pass
+        self.keep = {s for i, sources in enumerate(self.sources) for s in sources if s != i - 1} | set(self.outputs)
+
+    def _build_row(self, index: int, row: Any, channels: list[int]) -> tuple[nn.Module, list[int], int]:
+        def fail(field_name: str, message: str) -> SpecError:
+            return SpecError(f"row {index} ({field_name}): {message}; the row is {row!r}")
+
+        if not isinstance(row, (list, tuple)) or len(row) not in (4, 5):
+            raise fail("row", "a row is [from, repeats, block, args] with an optional name")
+        source, repeats, block, args = row[:4]
+        if len(row) == 5:
+            if not isinstance(row[4], str) or row[4] in self.names:
+                raise fail("name", f"a name must be a new string, got {row[4]!r}")
+            self.names[row[4]] = index
+        sources_given = source if isinstance(source, list) else [source]
+        sources = []
+        for s in sources_given:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise fail("from", f"use a row index or a list of them, got {s!r}")
+            absolute = index + s if s < 0 else s
+            if s < 0 and index == 0 and s == -1:
+                absolute = -1  # the network's input
+            elif not 0 <= absolute < index:
+                raise fail("from", f"{s} does not name an earlier row (rows 0 to {index - 1}, or -1 for the previous)")
+            sources.append(absolute)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise fail("repeats", f"use a positive integer, got {repeats!r}")
+        if block not in _BLOCKS:
+            raise fail("block", f"unknown block {block!r}; registered blocks: {', '.join(sorted(_BLOCKS))}")
+        if not isinstance(args, list):
+            raise fail("args", f"use a list, got {args!r}")
+        info = _BLOCKS[block]
+        inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
+        count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
+        try:
+            if info.channels == "out":
+                if not args or not isinstance(args[0], int):
+                    raise fail("args", "the first argument of this block is its output channel count")
+                if len(inputs) != 1:
+                    raise fail("from", f"{block} reads one input, got {len(inputs)}")
+                c_out = make_divisible(min(args[0], self.spec.max_channels) * self.spec.width, self.spec.divisor)
+                layers = [info.factory(inputs[0] if i == 0 else c_out, c_out, *args[1:]) for i in range(count)]
+                out_channels = c_out
+            else:
+                c_in: Any = inputs if len(inputs) > 1 else inputs[0]
+                layers = [info.factory(c_in, *args) for _ in range(count)]
+                out_channels = sum(inputs) if info.channels == "sum" else inputs[0]
+        except SpecError:
+            raise
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from None
+        return (layers[0] if count == 1 else nn.Sequential(*layers)), sources, out_channels
+
+    def _resolve_output(self, output: int | str, rows: int) -> int:
+        if isinstance(output, str):
+            if output not in self.names:
+                raise SpecError(f"outputs: no row is named {output!r}; named rows: {', '.join(self.names) or 'none'}")
+            return self.names[output]
+        if isinstance(output, bool) or not isinstance(output, int) or not -rows <= output < rows:
+            raise SpecError(f"outputs: {output!r} is not a row index or name (there are {rows} rows)")
+        return output % rows
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        saved: dict[int, torch.Tensor] = {-1: x}
+        h = x
+        for index, (row, sources) in enumerate(zip(self.rows, self.sources)):
+            inputs = [h if s == index - 1 else saved[s] for s in sources]
+            h = row(inputs if len(inputs) > 1 else inputs[0])
+            if index in self.keep:
+                saved[index] = h
+        results = tuple(saved[o] for o in self.outputs)
+        return results[0] if len(results) == 1 else results
+
+
+def build_spec(source: str | Path | dict[str, Any] | Spec) -> SpecModel:
+    """The network of a spec file, mapping or :class:`Spec`."""
+    return SpecModel(source if isinstance(source, Spec) else Spec.load(source))
+
+
+# ---------------------------------------------------------------- built-in blocks
+
+_builtins_loaded = False
+
+
+def _load_builtin_blocks() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    from convforge.nn.conv_norm_act import ConvNormAct
+
+    @register_block("Conv")
+    def conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
+        """Conv2d (no bias, padding k//2) → BatchNorm → SiLU."""
+        return ConvNormAct(c_in, c_out, kernel, stride, groups=groups, act_layer=nn.SiLU)
+
+    @register_block("Concat", channels="sum")
+    def concat(c_in: list[int], dim: int = 1) -> nn.Module:
+        """Concatenation of several inputs along channels."""
+        return _Concat(dim)
+
+    @register_block("Upsample", channels="same")
+    def upsample(c_in: int, scale: int = 2, mode: str = "nearest") -> nn.Module:
+        """Upsampling by ``scale``."""
+        return nn.Upsample(scale_factor=scale, mode=mode)
+
+    @register_block("MaxPool", channels="same")
+    def max_pool(c_in: int, kernel: int = 2, stride: int | None = None, padding: int = 0) -> nn.Module:
+        """Max pooling."""
+        return nn.MaxPool2d(kernel, stride, padding)
+
+
+class _Concat(nn.Module):
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(inputs, self.dim)

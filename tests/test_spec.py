@@ -1,0 +1,88 @@
+"""Specs: networks declared as rows [from, repeats, block, args], with scaling, names and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from convforge.spec import Spec, SpecError, build_spec, list_blocks, make_divisible, register_block
+
+PYRAMID = {
+    "in_channels": 3,
+    "width": 0.5,
+    "depth": 0.5,
+    "layers": [
+        [-1, 1, "Conv", [64, 3, 2]],  # 0: 32 channels at 16×16
+        [-1, 4, "Conv", [128, 3, 1]],  # 1: 64 channels, 4 × 0.5 = 2 repeats
+        [-1, 1, "Conv", [128, 3, 2], "p2"],  # 2: 64 channels at 8×8
+        [-1, 1, "Upsample", [2]],  # 3: back to 16×16
+        [[-1, 1], 1, "Concat", []],  # 4: 64 + 64 channels
+    ],
+    "outputs": ["p2", -1],
+}
+
+
+def test_a_spec_builds_the_declared_network_with_scaling_names_and_several_outputs():
+    model = build_spec(PYRAMID)
+    p2, last = model(torch.randn(2, 3, 32, 32))
+    assert p2.shape == (2, 64, 8, 8) and last.shape == (2, 128, 16, 16)
+    assert model.channels == [32, 64, 64, 64, 128]
+    assert isinstance(model.rows[1], nn.Sequential) and len(model.rows[1]) == 2  # depth-scaled repeats
+
+
+def test_the_same_spec_loads_from_yaml(tmp_path):
+    import yaml
+
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(PYRAMID))
+    a, b = build_spec(PYRAMID), build_spec(path)
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+
+
+def test_channels_are_capped_then_scaled_to_a_multiple_of_the_divisor():
+    assert make_divisible(20) == 24 and make_divisible(3) == 8 and make_divisible(64) == 64
+    spec = {"width": 0.3, "max_channels": 100, "layers": [[-1, 1, "Conv", [256, 1, 1]]]}
+    assert build_spec(spec).channels == [32]  # min(256, 100) × 0.3 = 30 → 32
+
+
+def test_user_blocks_join_the_registry_with_a_decorator():
+    @register_block("ScaledIdentity", channels="same")
+    def scaled_identity(c_in: int, factor: float = 2.0) -> nn.Module:
+        class Scale(nn.Module):
+            def forward(self, x):
+                return x * factor
+
+        return Scale()
+
+    assert "ScaledIdentity" in list_blocks()
+    model = build_spec({"in_channels": 1, "layers": [[-1, 1, "ScaledIdentity", [3.0]]]})
+    assert torch.equal(model(torch.ones(1, 1, 2, 2)), torch.full((1, 1, 2, 2), 3.0))
+
+
+@pytest.mark.parametrize(
+    "row, field",
+    [
+        ([-1, 1, "Conv"], "row"),
+        ([5, 1, "Conv", [8]], "from"),
+        (["x", 1, "Conv", [8]], "from"),
+        ([-1, 0, "Conv", [8]], "repeats"),
+        ([-1, 1, "Nope", [8]], "block"),
+        ([-1, 1, "Conv", 8], "args"),
+        ([-1, 1, "Conv", ["wide"]], "args"),
+        ([-1, 1, "Conv", [8, 3, 1, 1, "extra", "args"]], "args"),
+    ],
+)
+def test_an_error_names_the_row_and_the_field(row, field):
+    spec = {"layers": [[-1, 1, "Conv", [8, 3, 1]], row]}
+    with pytest.raises(SpecError, match=rf"row 1 \({field}\)"):
+        build_spec(spec)
+
+
+def test_unknown_fields_outputs_and_files_are_refused_by_name(tmp_path):
+    with pytest.raises(SpecError, match="unknown spec field"):
+        Spec.load({"layers": [], "widht": 1})
+    with pytest.raises(SpecError, match="no row is named 'p9'"):
+        build_spec({"layers": [[-1, 1, "Conv", [8]]], "outputs": ["p9"]})
+    with pytest.raises(SpecError, match="could not read"):
+        Spec.load(tmp_path / "missing.yaml")
