@@ -86,3 +86,39 @@ def test_unknown_fields_outputs_and_files_are_refused_by_name(tmp_path):
         build_spec({"layers": [[-1, 1, "Conv", [8]]], "outputs": ["p9"]})
     with pytest.raises(SpecError, match="could not read"):
         Spec.load(tmp_path / "missing.yaml")
+
+
+TINY_CLASSIFIER = """
+in_channels: 3
+num_classes: 10
+input_size: [3, 32, 32]
+layers:
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [-1, 2, Conv, [32, 3, 1]]
+  - [-1, 1, MaxPool, [2]]
+  - [-1, 1, Classify, [num_classes]]
+"""
+
+
+def test_a_spec_file_is_a_model_name_for_profile_and_train(tmp_path, shared_data):
+    import subprocess
+    import sys
+
+    import convforge
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_CLASSIFIER)
+    model = convforge.create_model(str(path))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert convforge.create_model(str(path), num_classes=4, in_chans=1)(torch.randn(1, 1, 32, 32)).shape == (1, 4)
+    assert convforge.get_model_info(str(path)).input_size == (3, 32, 32)
+
+    run = subprocess.run([sys.executable, "-m", "convforge", "profile", str(path)], capture_output=True, text=True,
+                         timeout=300, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "tiny.yaml" in run.stdout and "MACs" in run.stdout
+
+    result = convforge.train(str(path), data="mnist", data_root=str(shared_data), train_subset=2000, val_subset=500,
+                             epochs=3, batch_size=32, opt="adamw", lr=3e-3, project=str(tmp_path),
+                             progress=False)  # fmt: skip
+    assert result.last["val_top1"] > 40  # well above chance (10 %), on 1-channel images via in_chans

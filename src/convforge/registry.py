@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
+from convforge.spec import Spec, build_spec, is_spec_path
 
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
@@ -138,6 +139,10 @@ def get_model_info(name: str) -> ModelInfo:
         input_size = tuple(getattr(cfg, "input_size", None) or (3, 224, 224))
         num_classes = getattr(cfg, "num_classes", None) or 1000
         return ModelInfo(name, "timm", "classification", "", input_size, num_classes)
+    if is_spec_path(name):
+        spec = Spec.load(name)
+        size = tuple(spec.input_size) or (spec.in_channels, 224, 224)
+        return ModelInfo(name, "spec", spec.task, "", size, spec.num_classes)
     if name.startswith(TORCHVISION_PREFIX):
         from torchvision import models as tv_models
 
@@ -165,6 +170,8 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     (torchvision) is passed.
     """
     info = get_model_info(name)
+    if is_spec_path(name):
+        return build_spec(name, **overrides)
     if name.startswith(TIMM_PREFIX):
         import timm
 

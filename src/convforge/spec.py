@@ -7,6 +7,8 @@ A spec is a mapping::
     depth: 0.33         # repeats multiplier (a row with repeats > 1 keeps at least 1)
     max_channels: 1024  # channel cap, applied before the width multiplier
     divisor: 8          # scaled channels are rounded to a multiple of this
+    num_classes: 10     # optional: replaces the argument "num_classes" in any row
+    input_size: [3, 32, 32]   # optional: the input a profile or training uses by default
     layers:
       - [-1, 1, Conv, [64, 3, 2]]             # row 0: from the input (-1 = previous row)
       - [-1, 2, Conv, [128, 3, 1], p2]        # a fifth field names the row's output
@@ -43,7 +45,8 @@ class BlockInfo:
 
     name: str
     factory: Callable[..., nn.Module]
-    channels: str  # "out": args[0] is the output channel count (scaled); "same": as its input; "sum": of inputs
+    channels: str  # "out": args[0] is the output channel count (scaled); "fixed": args[0], unscaled;
+    # "same": as its input; "sum": of the inputs
 
 
 _BLOCKS: dict[str, BlockInfo] = {}
@@ -53,12 +56,13 @@ def register_block(name: str | None = None, channels: str = "out") -> Callable[[
     """Register a block for specs, under ``name`` (default: the factory's name).
 
     The factory is called as ``factory(c_in, c_out, *args)`` for ``channels="out"``
-    blocks (``c_out`` is the row's first argument after width scaling), and as
+    blocks (``c_out`` is the row's first argument after width scaling) and
+    ``"fixed"`` ones (the first argument as it is, e.g. a class count), and as
     ``factory(c_in, *args)`` for ``"same"`` and ``"sum"`` blocks (``c_in`` is a list for
     several inputs).
     """
-    if channels not in ("out", "same", "sum"):
-        raise ConvforgeError(f"channels must be 'out', 'same' or 'sum', got {channels!r}")
+    if channels not in ("out", "fixed", "same", "sum"):
+        raise ConvforgeError(f"channels must be 'out', 'fixed', 'same' or 'sum', got {channels!r}")
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or factory.__name__
@@ -92,6 +96,9 @@ class Spec:
     max_channels: int = 1 << 30
     divisor: int = 8
     outputs: list[int | str] = field(default_factory=list)
+    num_classes: int = 0
+    input_size: list[int] = field(default_factory=list)
+    task: str = "classification"
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> Spec:
@@ -107,7 +114,18 @@ class Spec:
                 raise SpecError(f"could not read the spec {source}: {err}") from None
         if not isinstance(values, dict) or "layers" not in values:
             raise SpecError("a spec is a mapping with a 'layers' list of rows [from, repeats, block, args]")
-        known = {"layers", "in_channels", "width", "depth", "max_channels", "divisor", "outputs"}
+        known = {
+            "layers",
+            "in_channels",
+            "width",
+            "depth",
+            "max_channels",
+            "divisor",
+            "outputs",
+            "num_classes",
+            "input_size",
+            "task",
+        }
         unknown = sorted(set(values) - known)
         if unknown:
             raise SpecError(f"unknown spec field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
@@ -165,16 +183,19 @@ class SpecModel(nn.Module):
             raise fail("block", f"unknown block {block!r}; registered blocks: {', '.join(sorted(_BLOCKS))}")
         if not isinstance(args, list):
             raise fail("args", f"use a list, got {args!r}")
+        args = [self.spec.num_classes if a == "num_classes" else a for a in args]
         info = _BLOCKS[block]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
         try:
-            if info.channels == "out":
-                if not args or not isinstance(args[0], int):
+            if info.channels in ("out", "fixed"):
+                if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
                     raise fail("args", "the first argument of this block is its output channel count")
                 if len(inputs) != 1:
                     raise fail("from", f"{block} reads one input, got {len(inputs)}")
-                c_out = make_divisible(min(args[0], self.spec.max_channels) * self.spec.width, self.spec.divisor)
+                c_out = args[0]
+                if info.channels == "out":
+                    c_out = make_divisible(min(c_out, self.spec.max_channels) * self.spec.width, self.spec.divisor)
                 layers = [info.factory(inputs[0] if i == 0 else c_out, c_out, *args[1:]) for i in range(count)]
                 out_channels = c_out
             else:
@@ -208,9 +229,29 @@ class SpecModel(nn.Module):
         return results[0] if len(results) == 1 else results
 
 
-def build_spec(source: str | Path | dict[str, Any] | Spec) -> SpecModel:
-    """The network of a spec file, mapping or :class:`Spec`."""
-    return SpecModel(source if isinstance(source, Spec) else Spec.load(source))
+SPEC_SUFFIXES = (".yaml", ".yml")
+OVERRIDES = {"in_chans": "in_channels", "num_classes": "num_classes", "width": "width", "depth": "depth"}
+
+
+def is_spec_path(name: str | Path) -> bool:
+    """Whether a model name is a spec file (ends in .yaml or .yml)."""
+    return str(name).lower().endswith(SPEC_SUFFIXES)
+
+
+def build_spec(source: str | Path | dict[str, Any] | Spec, **overrides: Any) -> SpecModel:
+    """The network of a spec file, mapping or :class:`Spec`.
+
+    ``overrides`` replace spec fields: ``in_chans``, ``num_classes``, ``width``, ``depth``.
+    """
+    spec = source if isinstance(source, Spec) else Spec.load(source)
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise SpecError(f"a spec takes the overrides {', '.join(OVERRIDES)}, not {', '.join(unknown)}")
+    for key, value in overrides.items():
+        setattr(spec, OVERRIDES[key], value)
+    if "in_chans" in overrides and spec.input_size:
+        spec.input_size = [overrides["in_chans"], *spec.input_size[1:]]
+    return SpecModel(spec)
 
 
 # ---------------------------------------------------------------- built-in blocks
@@ -229,6 +270,11 @@ def _load_builtin_blocks() -> None:
     def conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
         """Conv2d (no bias, padding k//2) → BatchNorm → SiLU."""
         return ConvNormAct(c_in, c_out, kernel, stride, groups=groups, act_layer=nn.SiLU)
+
+    @register_block("Classify", channels="fixed")
+    def classify(c_in: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
+        """Global average pooling → dropout → linear layer to ``num_classes`` logits."""
+        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes))
 
     @register_block("Concat", channels="sum")
     def concat(c_in: list[int], dim: int = 1) -> nn.Module:
