@@ -122,3 +122,13 @@ def test_a_spec_file_is_a_model_name_for_profile_and_train(tmp_path, shared_data
                              epochs=3, batch_size=32, opt="adamw", lr=3e-3, project=str(tmp_path),
                              progress=False)  # fmt: skip
     assert result.last["val_top1"] > 40  # well above chance (10 %), on 1-channel images via in_chans
+
+
+def test_a_user_block_cannot_take_a_built_in_name():
+    from convforge.errors import ConvforgeError
+
+    with pytest.raises(ConvforgeError, match="already registered"):
+
+        @register_block("Conv")
+        def my_conv(c_in: int, c_out: int) -> nn.Module:
+            return nn.Conv2d(c_in, c_out, 1)

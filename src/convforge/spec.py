@@ -65,6 +65,7 @@ def register_block(name: str | None = None, channels: str = "out") -> Callable[[
         raise ConvforgeError(f"channels must be 'out', 'fixed', 'same' or 'sum', got {channels!r}")
 
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _load_builtin_blocks()  # so that a user block never silently takes a built-in name first
         key = name or factory.__name__
         if key in _BLOCKS and _BLOCKS[key].factory is not factory:
             raise ConvforgeError(f"a spec block named {key!r} is already registered")
