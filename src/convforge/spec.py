@@ -47,19 +47,24 @@ class BlockInfo:
     factory: Callable[..., nn.Module]
     channels: str  # "out": args[0] is the output channel count (scaled); "fixed": args[0], unscaled;
     # "same": as its input; "sum": of the inputs
+    scaled: tuple[int, ...] = ()  # further argument positions that hold channel counts, scaled like args[0]
 
 
 _BLOCKS: dict[str, BlockInfo] = {}
 
 
-def register_block(name: str | None = None, channels: str = "out") -> Callable[[Callable[..., nn.Module]], Any]:
+def register_block(
+    name: str | None = None, channels: str = "out", scaled: tuple[int, ...] = ()
+) -> Callable[[Callable[..., nn.Module]], Any]:
     """Register a block for specs, under ``name`` (default: the factory's name).
 
     The factory is called as ``factory(c_in, c_out, *args)`` for ``channels="out"``
     blocks (``c_out`` is the row's first argument after width scaling) and
     ``"fixed"`` ones (the first argument as it is, e.g. a class count), and as
     ``factory(c_in, *args)`` for ``"same"`` and ``"sum"`` blocks (``c_in`` is a list for
-    several inputs).
+    several inputs). ``scaled`` lists further positions in a row's args that are channel
+    counts (an expansion width, say): an integer there is scaled like the output
+    channels; any other value (``None``) is passed as it is.
     """
     if channels not in ("out", "fixed", "same", "sum"):
         raise ConvforgeError(f"channels must be 'out', 'fixed', 'same' or 'sum', got {channels!r}")
@@ -69,7 +74,7 @@ def register_block(name: str | None = None, channels: str = "out") -> Callable[[
         key = name or factory.__name__
         if key in _BLOCKS and _BLOCKS[key].factory is not factory:
             raise ConvforgeError(f"a spec block named {key!r} is already registered")
-        _BLOCKS[key] = BlockInfo(key, factory, channels)
+        _BLOCKS[key] = BlockInfo(key, factory, channels, tuple(scaled))
         return factory
 
     return decorator
@@ -186,17 +191,16 @@ class SpecModel(nn.Module):
             raise fail("args", f"use a list, got {args!r}")
         args = [self.spec.num_classes if a == "num_classes" else a for a in args]
         info = _BLOCKS[block]
+        args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
         try:
             if info.channels in ("out", "fixed"):
-                if not args or isinstance(args[0], bool) or not isinstance(args[0], int):
+                if not args or not _is_int(args[0]):
                     raise fail("args", "the first argument of this block is its output channel count")
                 if len(inputs) != 1:
                     raise fail("from", f"{block} reads one input, got {len(inputs)}")
-                c_out = args[0]
-                if info.channels == "out":
-                    c_out = make_divisible(min(c_out, self.spec.max_channels) * self.spec.width, self.spec.divisor)
+                c_out = self._scale(args[0]) if info.channels == "out" else args[0]
                 layers = [info.factory(inputs[0] if i == 0 else c_out, c_out, *args[1:]) for i in range(count)]
                 out_channels = c_out
             else:
@@ -208,6 +212,10 @@ class SpecModel(nn.Module):
         except (TypeError, ValueError, RuntimeError) as err:
             raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from None
         return (layers[0] if count == 1 else nn.Sequential(*layers)), sources, out_channels
+
+    def _scale(self, channels: int) -> int:
+        """Channels after the width rules: capped at max_channels, times width, rounded up to the divisor."""
+        return make_divisible(min(channels, self.spec.max_channels) * self.spec.width, self.spec.divisor)
 
     def _resolve_output(self, output: int | str, rows: int) -> int:
         if isinstance(output, str):
@@ -266,11 +274,37 @@ def _load_builtin_blocks() -> None:
         return
     _builtins_loaded = True
     from convforge.nn.conv_norm_act import ConvNormAct
+    from convforge.nn.detect_head import DetectHead
+    from convforge.nn.inverted_bottleneck import InvertedBottleneck, MobileConv
+    from convforge.nn.spatial_pyramid_pool import SPPF
 
     @register_block("Conv")
     def conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
         """Conv2d (no bias, padding k//2) → BatchNorm → SiLU."""
         return ConvNormAct(c_in, c_out, kernel, stride, groups=groups, act_layer=nn.SiLU)
+
+    @register_block("MnConv")
+    def mn_conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
+        """LeYOLO's mn_conv: Conv2d with bias (padding 0 when kernel == stride, else k//2) → BatchNorm → SiLU."""
+        return MobileConv(c_in, c_out, kernel, stride, groups)
+
+    @register_block("IB", scaled=(2,))
+    def inverted_bottleneck(c_in: int, c_out: int, kernel: int = 3, expansion: int | None = None, stride: int = 1,
+                            pointwise: bool = True) -> nn.Module:  # fmt: skip
+        """Inverted bottleneck [c_out, k, expansion (scaled by width; None = c_in), stride, pointwise]."""
+        return InvertedBottleneck(c_in, c_out, kernel, expansion, stride, pointwise)
+
+    @register_block("SPPF")
+    def sppf(c_in: int, c_out: int, kernel: int = 5) -> nn.Module:
+        """Spatial pyramid pooling (fast): three chained max-pools, concatenated."""
+        return SPPF(c_in, c_out, kernel)
+
+    @register_block("Detect", channels="same")
+    def detect(c_in: int | list[int], num_classes: int = 80, reg_max: int = 16) -> nn.Module:
+        """The anchor-free DNiN detection head over the rows it reads (strides 8, 16, 32)."""
+        levels = c_in if isinstance(c_in, list) else [c_in]
+        strides = tuple(8 * 2**i for i in range(len(levels)))
+        return DetectHead(levels, num_classes, reg_max, strides)
 
     @register_block("Classify", channels="fixed")
     def classify(c_in: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
@@ -291,6 +325,10 @@ def _load_builtin_blocks() -> None:
     def max_pool(c_in: int, kernel: int = 2, stride: int | None = None, padding: int = 0) -> nn.Module:
         """Max pooling."""
         return nn.MaxPool2d(kernel, stride, padding)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Concat(nn.Module):

@@ -1,6 +1,6 @@
 """Model families, one file each; importing this package registers their named variants."""
 
-from convforge.models import cifar_resnet, cifar_vgg, espcn, fsrcnn, residual_stack, sesr, simplenet
+from convforge.models import cifar_resnet, cifar_vgg, espcn, fsrcnn, leyolo, residual_stack, sesr, simplenet
 from convforge.models.cifar_resnet import CifarResNet
 from convforge.models.cifar_vgg import CifarVGG
 from convforge.models.espcn import ESPCN
@@ -21,6 +21,7 @@ __all__ = [
     "cifar_vgg",
     "espcn",
     "fsrcnn",
+    "leyolo",
     "residual_stack",
     "sesr",
     "simplenet",

@@ -16,6 +16,7 @@ become ``nn.Identity``; the model is copied, never changed in place.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -81,12 +82,19 @@ def _pairs_in_sequentials(model: nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
-def fuse_bn(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in evaluation mode with every foldable BatchNorm folded into its convolution."""
+def fuse_bn(model: nn.Module, where: Callable[[nn.Module], bool] | None = None) -> nn.Module:
+    """A copy of ``model`` in evaluation mode with every foldable BatchNorm folded into its convolution.
+
+    ``where``, if given, limits the folding to pairs whose convolution sits directly
+    in a module for which ``where(module)`` is true, e.g. only the "Conv" units of a
+    network, as some papers count their FLOPs.
+    """
     fused = copy.deepcopy(model).eval()
     pairs = _pairs_by_tracing(fused)
     if pairs is None:
         pairs = _pairs_in_sequentials(fused)
+    if where is not None:
+        pairs = [(c, n) for c, n in pairs if where(fused.get_submodule(c.rpartition(".")[0]))]
     for conv_name, norm_name in pairs:
         conv, norm = fused.get_submodule(conv_name), fused.get_submodule(norm_name)
         _replace(fused, conv_name, fold_batch_norm(conv, norm))
