@@ -163,3 +163,33 @@ def test_training_errors_are_one_sentence(tmp_path):
     assert "imagenet-21k" in line and "fashion-mnist" in line
     line = _one_sentence_error(convforge("eval", str(tmp_path / "nothing")))
     assert "nothing" in line
+
+
+def test_detection_train_eval_predict_and_export_from_the_command_line(tmp_path, shared_data):
+    images = sorted((shared_data / "coco128" / "images" / "train2017").glob("*.jpg"))[:12]
+    (tmp_path / "subset.txt").write_text("\n".join(str(p) for p in images) + "\n")
+    names = (shared_data / "coco128" / "coco128.yaml").read_text().split("names:")[1]
+    (tmp_path / "subset.yaml").write_text(f"train: subset.txt\nval: subset.txt\nnames:{names}")
+    run = convforge("train", "leyolo_nano", "--task", "detect", "--data", str(tmp_path / "subset.yaml"), "--imgsz",
+                    "128", "--epochs", "1", "--batch", "6", "--project", str(tmp_path))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "best val map50_95" in run.stdout
+    run_dir = tmp_path / "detect" / "leyolo_nano"
+
+    evaluated = convforge("eval", str(run_dir), "--batch", "6")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "map50 " in evaluated.stdout and "(12 examples)" in evaluated.stdout
+
+    predicted = convforge("predict", str(run_dir), str(images[0]), "--conf", "0", "--out", str(tmp_path / "pred"))
+    assert predicted.returncode == 0, predicted.stderr
+    drawn = tmp_path / "pred" / f"{images[0].stem}.png"
+    found = json.loads((tmp_path / "pred" / "detections.json").read_text())[str(images[0])]
+    assert drawn.is_file() and len(found) > 0 and {"box", "score", "class_name"} <= set(found[0])
+
+    exported = convforge("export", str(run_dir), "--format", "onnx")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert "onnxruntime agrees with PyTorch" in exported.stdout
+    assert (run_dir / "export" / "leyolo_nano.onnx").is_file()
+
+    refused = convforge("export", str(run_dir), "--format", "onnx", "--imgsz", "100")
+    assert refused.returncode == 1 and "multiple of 32" in refused.stderr

@@ -1,5 +1,7 @@
 """convforge: build, measure, train, transform, search and explain efficient convolutional networks."""
 
+from convforge.engine.detect_image import detect
+from convforge.engine.export import export
 from convforge.engine.predict import predict
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import evaluate, train
@@ -21,7 +23,9 @@ __all__ = [
     "UnknownModelError",
     "collapse",
     "create_model",
+    "detect",
     "evaluate",
+    "export",
     "fuse_bn",
     "get_model_info",
     "list_models",

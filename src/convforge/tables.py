@@ -43,7 +43,7 @@ METRIC_UNITS = {"top1": " %", "top5": " %", "psnr": " dB"}
 
 
 def format_metric(metric: str, value: float) -> str:
-    """A task metric with its unit: accuracies in %, PSNR in dB, loss and SSIM as plain numbers."""
+    """A task metric with its unit: accuracies in %, PSNR in dB, loss, SSIM and mAP (0–1) as plain numbers."""
     return f"{value:.2f}{METRIC_UNITS[metric]}" if metric in METRIC_UNITS else f"{value:.4f}"
 
 

@@ -10,6 +10,7 @@ from convforge.cli import (
     compare_command,
     eval_command,
     explain_command,
+    export_command,
     models_command,
     predict_command,
     profile_command,
@@ -29,6 +30,7 @@ COMMANDS = (
     study_command,
     explain_command,
     upscale_command,
+    export_command,
 )
 
 

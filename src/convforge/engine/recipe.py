@@ -40,6 +40,13 @@ class Recipe:
     patch_size: int = 32  # LR pixels a side; HR patches are scale times larger
     patches_per_image: int = 32  # random patches drawn from every training image per epoch
     val_data: str = "set5"
+    # detection (task detect): augmentation and loss gains; image_size is the square input side
+    zoom: float = 0.5  # random zoom in [1 - zoom, 1 + zoom]
+    translate: float = 0.1  # random shift, as a fraction of the image side
+    hsv: list[float] = field(default_factory=lambda: [0.015, 0.7, 0.4])  # hue, saturation, value gains
+    box_gain: float = 7.5
+    cls_gain: float = 0.5
+    dfl_gain: float = 1.5
     # optimisation
     epochs: int = 10
     batch_size: int = 128
@@ -68,9 +75,11 @@ class Recipe:
     name: str | None = None
 
     @classmethod
-    def from_sources(cls, yaml_file: str | Path | None = None, **overrides: Any) -> Recipe:
-        """Defaults, then a YAML recipe file, then ``overrides`` (None values are ignored)."""
-        values: dict[str, Any] = {}
+    def from_sources(cls, yaml_file: str | Path | None = None, defaults: dict[str, Any] | None = None,
+                     **overrides: Any) -> Recipe:  # fmt: skip
+        """The field defaults, then ``defaults`` (e.g. the model's task), then a YAML recipe file, then ``overrides``
+        (None values are ignored)."""
+        values: dict[str, Any] = dict(defaults or {})
         if yaml_file is not None:
             try:
                 loaded = yaml.safe_load(Path(yaml_file).read_text()) or {}
@@ -97,7 +106,7 @@ class Recipe:
             raise InvalidValueError(f"recipe field {name} = {getattr(self, name)!r} is not allowed; {allowed}")
 
         for name in ("lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "label_smoothing", "ema_decay",
-                     "gamma"):  # fmt: skip
+                     "gamma", "zoom", "translate", "box_gain", "cls_gain", "dfl_gain"):  # fmt: skip
             value = getattr(self, name)
             if value is None and name == "lr":
                 continue
@@ -129,6 +138,19 @@ class Recipe:
         for name in ("weight_decay", "grad_clip", "warmup_epochs", "momentum"):
             if not getattr(self, name) >= 0:
                 bad(name, "use a number >= 0")
+        if not 0 <= self.zoom < 1:
+            bad("zoom", "use a number in [0, 1)")
+        if not 0 <= self.translate <= 0.5:
+            bad("translate", "use a fraction in [0, 0.5]")
+        for name in ("box_gain", "cls_gain", "dfl_gain"):
+            if not getattr(self, name) >= 0:
+                bad(name, "use a number >= 0")
+        hsv_ok = isinstance(self.hsv, list) and len(self.hsv) == 3
+        if not hsv_ok or any(isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 1
+                             for g in self.hsv):  # fmt: skip
+            bad("hsv", "use three gains in [0, 1] for hue, saturation and value, e.g. [0.015, 0.7, 0.4]")
+        if self.task == "detect" and self.image_size % 32:
+            bad("image_size", "use a multiple of 32 for detection (the head's coarsest stride)")
         if not 0 <= self.label_smoothing < 1:
             bad("label_smoothing", "use a number in [0, 1)")
         if not 0 <= self.ema_decay < 1:

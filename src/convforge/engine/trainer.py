@@ -29,7 +29,8 @@ from convforge.engine.recipe import Recipe
 from convforge.engine.run_dir import RunDir
 from convforge.errors import ConvforgeError
 from convforge.profile import profile
-from convforge.registry import create_model
+from convforge.registry import create_model, get_model_info
+from convforge.tables import format_metric
 from convforge.tasks import get_task
 
 
@@ -104,13 +105,31 @@ def train(
         return _resume(Path(resume), model if isinstance(model, nn.Module) else None, progress, overrides)
     if data is not None:
         overrides["data"] = data
+    name = model if isinstance(model, str) else None
     if isinstance(recipe, Recipe):
         recipe = Recipe.from_sources(None, **{**recipe.to_dict(), **overrides})
     else:
-        recipe = Recipe.from_sources(recipe, **overrides)
-    name = model if isinstance(model, str) else None
+        recipe = Recipe.from_sources(recipe, defaults=_model_defaults(name), **overrides)
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
     return trainer.run()
+
+
+# a registered model's task -> the recipe's task name
+_RECIPE_TASKS = {"detection": "detect", "detect": "detect", "super_resolution": "sr"}
+
+
+def _model_defaults(name: str | None) -> dict[str, Any]:
+    """Recipe defaults a named model implies: its task, and for detectors its input side."""
+    if name is None:
+        return {}
+    info = get_model_info(name)
+    task = _RECIPE_TASKS.get(info.task)
+    if task is None:
+        return {}
+    defaults: dict[str, Any] = {"task": task}
+    if task == "detect":
+        defaults["image_size"] = int(info.input_size[-1])
+    return defaults
 
 
 def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict[str, Any]) -> TrainResult:
@@ -400,7 +419,8 @@ def _copy_atomic(source: Path, target: Path) -> None:
 
 
 def _epoch_line(row: dict[str, Any], epochs: int) -> str:
-    metrics = "  ".join(f"{k[4:]} {v:.2f}" for k, v in row.items() if k.startswith("val_") and k != "val_loss")
+    metrics = "  ".join(f"{k[4:]} {format_metric(k[4:], v)}" for k, v in row.items()
+                        if k.startswith("val_") and k != "val_loss")  # fmt: skip
     return (
         f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
         f"{metrics}  lr {row['lr']:.3g}  {row['images_per_s']:.0f} img/s  {row['epoch_time_s']:.1f} s"

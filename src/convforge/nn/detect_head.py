@@ -98,8 +98,12 @@ class DetectHead(nn.Module):
             cls[-1].bias.fill_(math.log(5 / self.num_classes / (image_size / stride) ** 2))
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
-        maps = [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(features, self.box, self.cls)]
+        maps = self.raw_maps(features)
         return maps if self.training else self.decode(maps)
+
+    def raw_maps(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One ``(B, 4·reg_max + nc, H, W)`` map per level: box-distribution logits, then class logits."""
+        return [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(features, self.box, self.cls)]
 
     def split(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Box-distribution logits ``(B, 4·reg_max, A)`` and class logits ``(B, nc, A)`` over all levels."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from convforge.errors import InvalidValueError
 from convforge.tasks.base import Task, TaskData
 from convforge.tasks.classification import ClassificationTask
+from convforge.tasks.detection import DetectionTask
 from convforge.tasks.super_resolution import SuperResolutionTask
 
-TASKS = {"classify": ClassificationTask, "sr": SuperResolutionTask}
+TASKS = {"classify": ClassificationTask, "sr": SuperResolutionTask, "detect": DetectionTask}
 
 
 def get_task(name: str) -> Task:
@@ -17,4 +18,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]()
 
 
-__all__ = ["TASKS", "ClassificationTask", "SuperResolutionTask", "Task", "TaskData", "get_task"]
+__all__ = ["TASKS", "ClassificationTask", "DetectionTask", "SuperResolutionTask", "Task", "TaskData", "get_task"]

@@ -1,0 +1,30 @@
+"""``convforge export CHECKPOINT --format onnx``: write the trained model as ONNX and check it in onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+
+from convforge.engine.export import FORMATS, PARITY_TOLERANCE, export
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("export", help="export a trained model (ONNX) with a parity check",
+                                   description=__doc__)  # fmt: skip
+    parser.add_argument("checkpoint", help="a run directory or a .safetensors checkpoint")
+    parser.add_argument("--format", choices=FORMATS, default="onnx")
+    parser.add_argument("--out", help="output file (default: <run>/export/<model>.onnx)")
+    parser.add_argument("--imgsz", type=int, help="square input side for a detector (default: the training size)")
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = export(args.checkpoint, args.format, args.out, args.imgsz, check=not args.no_check)
+    shape = "x".join(map(str, result.input_shape))
+    print(f"wrote {result.path} (input {shape})")
+    if result.parity is None:
+        return 0
+    verdict = "agrees" if result.parity else "DISAGREES"
+    print(f"onnxruntime {verdict} with PyTorch: max |diff| {result.max_abs_diff:.3g}, max |diff| / (1 + |y|) "
+          f"{result.max_rel_diff:.3g} (tolerance {PARITY_TOLERANCE:g})")  # fmt: skip
+    return 0 if result.parity else 1
