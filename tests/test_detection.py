@@ -69,8 +69,8 @@ def test_padding_boxes_and_images_without_boxes_assign_nothing():
     assign = TaskAlignedAssigner(num_classes=1)(torch.full((2, 4, 1), 0.5), gt.expand(2, 4, 4).clone()[:, :4],
                                                 anchors, torch.zeros(2, 1), gt, mask)  # fmt: skip
     assert assign.foreground[0].all() and not assign.foreground[1].any()
-    empty = TaskAlignedAssigner(num_classes=1)(torch.full((1, 4, 1), 0.5), torch.zeros(1, 4, 4), anchors,
-                                               torch.zeros(1, 0), torch.zeros(1, 0, 4), torch.zeros(1, 0, dtype=bool))  # fmt: skip
+    no_boxes = (torch.zeros(1, 0), torch.zeros(1, 0, 4), torch.zeros(1, 0, dtype=torch.bool))
+    empty = TaskAlignedAssigner(num_classes=1)(torch.full((1, 4, 1), 0.5), torch.zeros(1, 4, 4), anchors, *no_boxes)
     assert not empty.foreground.any() and empty.scores.sum() == 0
 
 
@@ -214,8 +214,9 @@ def test_map_equals_pycocotools_on_a_saved_set_of_predictions(shared_data, tmp_p
     annotations, results = [], []
     for image_id, (gt, classes, boxes, scores, det_classes) in enumerate(images, 1):
         for b, c in zip(gt, classes):
+            area = float((b[2] - b[0]) * (b[3] - b[1]))
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(c),
-                                "bbox": to_xywh(b), "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0})  # fmt: skip
+                                "bbox": to_xywh(b), "area": area, "iscrowd": 0})  # fmt: skip
         results += [{"image_id": image_id, "category_id": int(c), "bbox": to_xywh(b), "score": float(s)}
                     for b, s, c in zip(boxes, scores, det_classes)]  # fmt: skip
     ground_truth = tmp_path / "gt.json"

@@ -47,7 +47,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-root", help="folder holding the dataset (else $CONVFORGE_DATA, system locations)")
     parser.add_argument(
-        "--task", choices=list(TASKS), help="classify (default), sr (super-resolution of luma) or detect"
+        "--task", choices=list(TASKS), help="classify, sr (super-resolution of luma) or detect (default: the model's)"
     )
     parser.add_argument("--scale", type=int, help="sr: upscaling factor (default 2)")
     parser.add_argument("--patch-size", type=int, help="sr: LR training patch side in pixels (default 32)")
@@ -72,7 +72,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cutout", type=int, help="cutout square size in pixels (0 = off)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="random horizontal flips")
     parser.add_argument("--image-size", "--imgsz", type=int, dest="image_size",
-                        help="ImageFolder data: crop and evaluation size (default 224); detect: square input side")  # fmt: skip
+                        help="ImageFolder data: crop and evaluation size (default 224); "
+                        "detect: square input side (default: the model's)")  # fmt: skip
     parser.add_argument("--workers", type=int, help="ImageFolder data: DataLoader workers (default 2)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")

@@ -38,7 +38,8 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["images"],
-                          output_names=["output"], dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}})  # fmt: skip
+                          output_names=["output"],
+                          dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}})  # fmt: skip
     if not check:
         return ExportResult(path, tuple(input_shape), None, None, None)
     try:
