@@ -132,3 +132,15 @@ def test_a_user_block_cannot_take_a_built_in_name():
         @register_block("Conv")
         def my_conv(c_in: int, c_out: int) -> nn.Module:
             return nn.Conv2d(c_in, c_out, 1)
+
+
+def test_a_block_can_declare_further_channel_arguments_that_scale_with_width():
+    @register_block("WideThenNarrow", scaled=(1,))
+    def wide_then_narrow(c_in: int, c_out: int, hidden: int | None = None) -> nn.Module:
+        hidden = hidden or c_in
+        return nn.Sequential(nn.Conv2d(c_in, hidden, 1), nn.Conv2d(hidden, c_out, 1))
+
+    model = build_spec({"width": 0.5, "layers": [[-1, 1, "WideThenNarrow", [64, 100]],
+                                                 [-1, 1, "WideThenNarrow", [64, None]]]})  # fmt: skip
+    assert model.rows[0][0].out_channels == 56  # 100 × 0.5 = 50 → 56, a multiple of 8
+    assert model.rows[1][0].out_channels == 32  # None passes through: the block's own default (c_in)
