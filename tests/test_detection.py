@@ -175,6 +175,9 @@ def test_nms_keeps_the_best_of_overlapping_boxes_per_class():
     assert len(non_max_suppression(prediction, conf=0.05, iou=0.5)[0]) == 3
     assert len(non_max_suppression(prediction, conf=0.05, iou=0.5, max_det=1)[0]) == 1
     assert len(non_max_suppression(prediction, conf=0.05, iou=0.95)[0]) == 4  # IoU 0.68 is below 0.95
+    both = torch.cat((boxes[:1], torch.tensor([[0.9, 0.6]])), 1).T[None]  # one box, two likely classes
+    assert len(non_max_suppression(both, conf=0.25)[0]) == 1
+    assert non_max_suppression(both, conf=0.25, multi_label=True)[0][:, 5].tolist() == [0, 1]
     with pytest.raises(ValueError, match="conf must lie in"):
         non_max_suppression(prediction, conf=2)
 
@@ -286,6 +289,22 @@ def test_a_small_dataset_with_an_unlabelled_image_and_an_orphan_label_trains_wit
     assert images.shape == (3, 3, 128, 128) and targets.shape[1] == 6
     model = convforge.create_model("leyolo_nano").train()
     assert torch.isfinite(DetectionLoss(convforge.tasks.detection.find_head(model))(model(images), targets).total)
+
+
+def test_every_process_gets_the_same_number_of_training_batches(shared_data):
+    dataset = load_detection_split(str(shared_data / "coco128" / "coco128.yaml"))
+    dataset.images, dataset.labels = dataset.images[:5], dataset.labels[:5]
+    loaders = [DetectionLoader(dataset, 64, 2, Augmentation(), rank=r, world_size=2) for r in (0, 1)]
+    assert [len(loader) for loader in loaders] == [2, 2] and [loader.num_examples for loader in loaders] == [3, 3]
+    assert sorted(loaders[0].indices + loaders[1].indices) == [0, 0, 1, 2, 3, 4]
+
+
+def test_ground_truth_boxes_are_clipped_to_the_image():
+    from convforge.data.detection_loader import normalised_to_pixels
+
+    boxes, classes = normalised_to_pixels(np.array([[3, 0.98, 0.5, 0.1, 0.2]], dtype=np.float32), 100, 50)
+    torch.testing.assert_close(boxes, torch.tensor([[93.0, 20.0, 100.0, 30.0]]))
+    assert classes.tolist() == [3]
 
 
 def test_a_bad_label_line_is_named_with_its_file_and_line(tmp_path):

@@ -47,7 +47,9 @@ def normalised_to_pixels(labels: np.ndarray, width: float, height: float) -> tup
     """YOLO rows (class, cx, cy, w, h normalised) → (xyxy pixel boxes, classes)."""
     rows = torch.from_numpy(labels).reshape(-1, 5)
     cx, cy, w, h = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
-    return torch.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), 1), rows[:, 0].long()
+    boxes = torch.stack(((cx - w / 2).clamp(0, width), (cy - h / 2).clamp(0, height), (cx + w / 2).clamp(0, width),
+                         (cy + h / 2).clamp(0, height)), 1)  # fmt: skip
+    return boxes, rows[:, 0].long()
 
 
 class DetectionLoader:
@@ -63,7 +65,11 @@ class DetectionLoader:
                  cache_mib: float = 2048) -> None:  # fmt: skip
         self.dataset, self.size, self.batch_size = dataset, image_size, batch_size
         self.augment, self.shuffle, self.seed = augment, shuffle, seed
-        self.indices = list(range(rank, len(dataset), world_size))
+        order = list(range(len(dataset)))
+        if world_size > 1 and augment is not None:
+            # every process takes the same number of batches (the first images fill up the last round)
+            order += order[: (-len(order)) % world_size]
+        self.indices = order[rank::world_size]
         self.epoch = 0
         self.channels_last = False
         self.cache_enabled = len(dataset) * 3 * image_size**2 / 2**20 <= cache_mib

@@ -165,7 +165,7 @@ def evaluate(
         loaded = load_trained(model, use_ema=use_ema)
         trained = loaded.config["recipe"]
         model = loaded.model
-        kept = ("task", "image_size", "scale", "data", "val_data")
+        kept = ("task", "image_size", "scale", "data", "val_data", "box_gain", "cls_gain", "dfl_gain")
         recipe_fields.update({k: trained[k] for k in kept if k in trained})
         data_root = data_root or trained.get("data_root")
     elif data is None:

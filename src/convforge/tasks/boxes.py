@@ -49,21 +49,27 @@ def complete_iou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.T
 
 
 def non_max_suppression(predictions: torch.Tensor, conf: float = 0.25, iou: float = 0.7, max_det: int = 300,
-                        max_candidates: int = 30000) -> list[torch.Tensor]:  # fmt: skip
+                        multi_label: bool = False, max_candidates: int = 30000) -> list[torch.Tensor]:  # fmt: skip
     """Per-image detections ``(N, 6)``: x1, y1, x2, y2, score, class, best first.
 
     ``predictions`` is the head's evaluation output ``(B, 4 + nc, A)``. Each box keeps
-    its best class (one label per box), boxes scoring below ``conf`` are dropped, and
-    ``torchvision.ops.batched_nms`` removes overlaps above ``iou`` within each class.
+    its best class, or with ``multi_label`` every class scoring above ``conf`` (as for
+    mAP, where a box may count for several classes); detections scoring below ``conf``
+    are dropped, and ``torchvision.ops.batched_nms`` removes overlaps above ``iou``
+    within each class.
     """
     if not 0 <= conf <= 1 or not 0 < iou <= 1:
         raise ValueError(f"conf must lie in [0, 1] and iou in (0, 1], got conf={conf}, iou={iou}")
     results = []
     for image in predictions.transpose(1, 2):  # (A, 4 + nc)
         boxes, scores = image[:, :4], image[:, 4:]
-        best, label = scores.max(1)
-        keep = best > conf
-        boxes, best, label = boxes[keep], best[keep], label[keep]
+        if multi_label:
+            anchor, label = (scores > conf).nonzero(as_tuple=True)
+            boxes, best = boxes[anchor], scores[anchor, label]
+        else:
+            best, label = scores.max(1)
+            keep = best > conf
+            boxes, best, label = boxes[keep], best[keep], label[keep]
         if len(best) > max_candidates:
             top = best.topk(max_candidates).indices
             boxes, best, label = boxes[top], best[top], label[top]

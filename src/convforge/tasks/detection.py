@@ -44,9 +44,11 @@ class DetectionTask:
     primary_metric = "map50_95"
 
     def __init__(self) -> None:
-        self._loss: DetectionLoss | None = None
+        self.gains = (7.5, 0.5, 1.5)  # box, cls, dfl: the recipe's, once data is built
+        self._losses: dict[int, DetectionLoss] = {}  # per head (the EMA copy has its own)
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
+        self.gains = (recipe.box_gain, recipe.cls_gain, recipe.dfl_gain)
         train = load_detection_split(recipe.data, "train", recipe.data_root)
         val = load_detection_split(recipe.data, "val", recipe.data_root)
         if train.names != val.names:
@@ -75,15 +77,15 @@ class DetectionTask:
 
     def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
         """The validation split of ``data`` (a dataset YAML or name), by default of ``recipe.data``."""
+        self.gains = (recipe.box_gain, recipe.cls_gain, recipe.dfl_gain)
         dataset = load_detection_split(data or recipe.data, "val", recipe.data_root)
         return DetectionLoader(dataset, recipe.image_size, recipe.batch_size, None)
 
-    def _loss_for(self, model: nn.Module, recipe: Any | None = None) -> DetectionLoss:
+    def _loss_for(self, model: nn.Module) -> DetectionLoss:
         head = find_head(model)
-        if self._loss is None or self._loss.head is not head:
-            gains = (recipe.box_gain, recipe.cls_gain, recipe.dfl_gain) if recipe is not None else (7.5, 0.5, 1.5)
-            self._loss = DetectionLoss(head, *gains)
-        return self._loss
+        if id(head) not in self._losses or self._losses[id(head)].head is not head:
+            self._losses[id(head)] = DetectionLoss(head, *self.gains)
+        return self._losses[id(head)]
 
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
@@ -93,7 +95,7 @@ class DetectionTask:
         maps = model(images)
         if not isinstance(maps, list):
             raise ConvforgeError("in training mode a detector must return its head's raw maps (a list per level)")
-        return self._loss_for(model, recipe)(maps, targets).total, len(images)
+        return self._loss_for(model)(maps, targets).total, len(images)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable, device: torch.device) -> dict[str, float]:
@@ -114,7 +116,8 @@ class DetectionTask:
                     sums[f"{key}_sum"] += value.item() * n
                 sums["count"] += n
                 for detections, geometry, gt_boxes, gt_classes in zip(
-                    non_max_suppression(output, VAL_CONF, VAL_IOU, VAL_MAX_DET), batch.geometry, batch.gt_boxes,
+                    non_max_suppression(output, VAL_CONF, VAL_IOU, VAL_MAX_DET, multi_label=True), batch.geometry,
+                    batch.gt_boxes,
                     batch.gt_classes,
                 ):  # fmt: skip
                     detections = detections.cpu()

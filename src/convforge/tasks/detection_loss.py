@@ -64,7 +64,8 @@ class DetectionLoss:
         points, stride = make_anchors([m.shape[2:] for m in maps], head.strides, device=logits.device)
         bins = self.bins.to(logits.device)
         # predicted boxes in grid units, from the expected distances
-        expected = distribution.view(b, a, 4, reg_max).softmax(-1) @ bins
+        # elementwise, not a matmul: autocast would run a matmul in bfloat16 and blur the decoded boxes
+        expected = (distribution.view(b, a, 4, reg_max).softmax(-1) * bins).sum(-1)
         pred_boxes = distances_to_boxes(expected, points)
 
         gt_labels, gt_boxes, gt_mask = self._pad(targets, b, logits.device)
@@ -83,7 +84,8 @@ class DetectionLoss:
             dfl_each = distribution_focal_loss(distribution[foreground].view(-1, reg_max), target_distances.view(-1))
             dfl = (dfl_each.view(-1, 4).mean(-1) * weight).sum() / score_sum
         else:
-            box = dfl = logits.sum() * 0
+            # zero, but still reaching both branches, so that every parameter gets a (zero) gradient under DDP
+            box = dfl = distribution.sum() * 0 + logits.sum() * 0
         box, cls, dfl = box * self.gains[0], cls * self.gains[1], dfl * self.gains[2]
         return LossParts(box + cls + dfl, box.detach(), cls.detach(), dfl.detach())
 
