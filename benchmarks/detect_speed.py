@@ -4,7 +4,8 @@ For each model and input (leyolo_nano at 320, leyolo_small at 640 by default), t
 forms run the same batch-1 input, round by round in turn:
 
 - ``eager``: the model as built (BatchNorm separate), ``torch.no_grad``;
-- ``eager fused``: ``convforge.fuse_bn`` of it (every BatchNorm folded);
+- ``eager fused``: ``convforge.fuse_bn`` of it (every BatchNorm folded), and the same in
+  channels-last memory format;
 - ``onnxruntime``: the model exported by ``convforge.engine.export.export_onnx`` and run
   by onnxruntime's CPU provider, with as many threads as torch uses.
 
@@ -49,9 +50,12 @@ def main() -> None:
             exported = export_onnx(model, Path(folder) / f"{name}.onnx", tuple(x.shape))
             session = onnxruntime.InferenceSession(str(exported.path), options, providers=["CPUExecutionProvider"])
             fused, feed = convforge.fuse_bn(model), {"images": x.numpy()}
+            fused_nhwc = convforge.fuse_bn(model).to(memory_format=torch.channels_last)
+            x_nhwc = x.contiguous(memory_format=torch.channels_last)
             forms = {
                 "eager": lambda m=model, x=x: m(x),
                 "eager fused": lambda m=fused, x=x: m(x),
+                "eager fused channels-last": lambda m=fused_nhwc, x=x_nhwc: m(x),
                 "onnxruntime": lambda s=session, feed=feed: s.run(None, feed),
             }
             times: dict[str, list[float]] = {form: [] for form in forms}

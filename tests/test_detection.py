@@ -354,3 +354,16 @@ def test_the_exported_onnx_model_reproduces_pytorch(tmp_path):
     theirs = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
     with torch.no_grad():
         torch.testing.assert_close(theirs, model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_leyolo_nano_learns_coco128_at_320(shared_data, tmp_path):
+    """The overfitting check COCO128 exists for: 40 epochs on its 128 images (about 12 minutes on 2 cores)."""
+    result = convforge.train("leyolo_nano", str(shared_data / "coco128" / "coco128.yaml"), epochs=40, batch_size=16,
+                             image_size=320, opt="adamw", lr=0.002, warmup_epochs=3, project=str(tmp_path),
+                             progress=False)  # fmt: skip
+    first, last = result.metrics[0], result.metrics[-1]
+    print(f"train loss {first['train_loss']:.2f} → {last['train_loss']:.2f}, "
+          f"mAP50 {first['val_map50']:.4f} → {last['val_map50']:.4f}")  # fmt: skip
+    assert last["train_loss"] < 0.8 * first["train_loss"]
+    assert last["val_map50"] > 0.05 and last["val_map50"] > first["val_map50"]

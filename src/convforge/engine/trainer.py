@@ -410,7 +410,10 @@ class _Trainer:
                 _copy_atomic(last.with_suffix(suffix), target)
         self.run_dir.write_metrics(self.rows)
         plot_curves(
-            self.rows, self.run_dir.plots / "curves.png", title=f"{self.model_name or ''} on {self.recipe.data}"
+            self.rows,
+            self.run_dir.plots / "curves.png",
+            title=f"{self.model_name or ''} on {self.recipe.data}",
+            primary=primary,
         )
 
 
