@@ -10,6 +10,7 @@ from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.explain import LinearScope
 from convforge.profile import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
+from convforge.search import search
 from convforge.surgery import collapse, fuse_bn, taylor_truncate, to_parallel, to_sequential
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "predict",
     "profile",
     "register_model",
+    "search",
     "taylor_truncate",
     "to_parallel",
     "to_sequential",

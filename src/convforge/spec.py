@@ -276,6 +276,7 @@ def _load_builtin_blocks() -> None:
     from convforge.nn.conv_norm_act import ConvNormAct
     from convforge.nn.detect_head import DetectHead
     from convforge.nn.inverted_bottleneck import InvertedBottleneck, MobileConv
+    from convforge.nn.search_stage import SearchStage
     from convforge.nn.spatial_pyramid_pool import SPPF
 
     @register_block("Conv")
@@ -305,6 +306,13 @@ def _load_builtin_blocks() -> None:
         levels = c_in if isinstance(c_in, list) else [c_in]
         strides = tuple(8 * 2**i for i in range(len(levels)))
         return DetectHead(levels, num_classes, reg_max, strides)
+
+    @register_block("Stage")
+    def stage(c_in: int, c_out: int, depth: int = 1, kernel: int = 3, expansion: int = 1, branch: str = "ib",
+              layout: str = "sequential", stride: int = 2) -> nn.Module:  # fmt: skip
+        """A searchable stage: strided k×k transition, then ``depth`` residual branches (ib, ib_se, ib_eca, conv)
+        in a sequential or parallel layout."""
+        return SearchStage(c_in, c_out, depth, kernel, expansion, branch, layout, stride)
 
     @register_block("Classify", channels="fixed")
     def classify(c_in: int, num_classes: int, dropout: float = 0.0) -> nn.Module:

@@ -14,6 +14,7 @@ from convforge.cli import (
     models_command,
     predict_command,
     profile_command,
+    search_command,
     study_command,
     train_command,
     upscale_command,
@@ -31,6 +32,7 @@ COMMANDS = (
     explain_command,
     upscale_command,
     export_command,
+    search_command,
 )
 
 

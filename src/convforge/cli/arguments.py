@@ -5,7 +5,23 @@ from __future__ import annotations
 from convforge.errors import ConvforgeError
 from convforge.overrides import parse_overrides
 
-__all__ = ["parse_input_size", "parse_overrides"]
+__all__ = ["parse_count", "parse_input_size", "parse_overrides"]
+
+_PREFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_count(text: str, option: str = "") -> int:
+    """Parse a count such as ``20M``, ``1.5G``, ``300k`` or ``250000`` into an int."""
+    cleaned = text.strip().replace(",", "").replace("_", "").lower()
+    prefix = cleaned[-1] if cleaned and cleaned[-1] in "kmgt" else ""
+    try:
+        value = float(cleaned[: len(cleaned) - len(prefix)]) * _PREFIXES[prefix]
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ConvforgeError(f"{option + ' ' if option else ''}{text!r} is not a positive count; write e.g. 20M, "
+                             "1.5G, 300k or 250000")  # fmt: skip
+    return int(round(value))
 
 
 def parse_input_size(text: str) -> tuple[int, ...]:

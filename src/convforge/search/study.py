@@ -1,0 +1,205 @@
+"""``convforge.search``: architecture search under a budget, driven by Optuna.
+
+Each trial samples an architecture from a :class:`SearchSpace`, measures it with the
+profiler (parameters, MACs, CPU latency at batch 1), and prunes it before any training
+when it breaks a constraint. Otherwise it trains the network with the engine for a
+short budget and reports its validation accuracy.
+
+- ``nsga2`` and ``random`` studies have two objectives: accuracy (maximised) and MACs
+  (minimised).
+- ``tpe`` maximises accuracy alone, and the budget bounds the cost.
+
+Studies live in an Optuna storage: SQLite in the output folder by default, or any
+database URL shared by many machines. They resume by name. A trial whose process died
+(its heartbeat stopped) is failed and its architecture tried again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from convforge.errors import ConvforgeError
+from convforge.search.space import SearchSpace
+
+SAMPLERS = ("nsga2", "tpe", "random")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Constraints checked before training; None leaves a quantity free."""
+
+    max_params: int | None = None
+    max_macs: int | None = None  # MACs at the space's input size, batch 1
+    max_latency_ms: float | None = None  # median CPU latency at batch 1, one thread
+
+    def violations(self, measured: dict[str, float]) -> list[str]:
+        """What ``measured`` breaks, as sentences (empty when within the budget)."""
+        broken = []
+        for key, limit, unit in (("params", self.max_params, ""), ("macs", self.max_macs, " MACs"),
+                                 ("latency_ms", self.max_latency_ms, " ms")):  # fmt: skip
+            if limit is not None and measured[key] > limit:
+                shown = (lambda v: f"{v:,.2f}") if key == "latency_ms" else (lambda v: f"{int(v):,}")
+                broken.append(f"{key} {shown(measured[key])}{unit} > {shown(limit)}{unit}")
+        return broken
+
+
+def measure(spec: dict[str, Any], latency_runs: int = 10) -> dict[str, float]:
+    """Parameters, MACs (batch 1) and median CPU latency in ms (one thread) of the network a spec describes."""
+    from convforge.profile import measure_latency, profile
+    from convforge.spec import build_spec
+
+    model = build_spec(spec).eval()
+    size = tuple(spec["input_size"])
+    result = profile(model, size)
+    latency = measure_latency(model, (torch.randn(1, *size),), runs=latency_runs, warmup=3, threads=1)
+    return {"params": result.params, "macs": result.macs, "latency_ms": latency.median_ms}
+
+
+@dataclass
+class SearchSettings:
+    """Everything a worker needs to run trials of one study (picklable, for worker processes)."""
+
+    space: dict[str, Any]
+    data: str
+    study: str
+    storage: str
+    sampler: str
+    budget: Budget
+    trials: int
+    out: str
+    seed: int = 0
+    recipe: dict[str, Any] = field(default_factory=dict)
+    heartbeat_s: int = 10
+    grace_s: int = 30
+    threads: int | None = None
+
+
+def _objective(settings: SearchSettings, space: SearchSpace):
+    import optuna
+
+    from convforge.engine.trainer import train
+    from convforge.spec import build_spec
+
+    def objective(trial: optuna.Trial) -> float | tuple[float, float]:
+        architecture = space.sample(trial)
+        spec = space.to_spec(architecture)
+        measured = measure(spec)
+        for key, value in (("architecture", architecture), ("spec", spec), *measured.items()):
+            trial.set_user_attr(key, value)
+        broken = settings.budget.violations(measured)
+        if broken:
+            trial.set_user_attr("pruned_because", "; ".join(broken))
+            raise optuna.TrialPruned("; ".join(broken))
+        result = train(build_spec(spec), settings.data, project=str(Path(settings.out) / "trials"),
+                       name=f"trial_{trial.number}", progress=False, seed=settings.seed,
+                       **settings.recipe)  # fmt: skip
+        accuracy = result.best()["val_top1"] / 100
+        trial.set_user_attr("top1", accuracy)
+        trial.set_user_attr("run_dir", str(result.run_dir))
+        return accuracy if settings.sampler == "tpe" else (accuracy, float(measured["macs"]))
+
+    return objective
+
+
+def open_study(settings: SearchSettings, create: bool = True):
+    """The Optuna study of ``settings`` (created, or loaded when it exists)."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = RDBStorage(settings.storage, heartbeat_interval=settings.heartbeat_s, grace_period=settings.grace_s,
+                         failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+                         engine_kwargs={"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite")
+                         else {})  # fmt: skip
+    if settings.sampler == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(
+            seed=settings.seed, population_size=min(20, max(4, settings.trials // 4))
+        )
+    elif settings.sampler == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
+    else:
+        sampler = optuna.samplers.RandomSampler(seed=settings.seed)
+    directions = ["maximize"] if settings.sampler == "tpe" else ["maximize", "minimize"]
+    if not create:
+        return optuna.load_study(study_name=settings.study, storage=storage, sampler=sampler)
+    study = optuna.create_study(study_name=settings.study, storage=storage, sampler=sampler, directions=directions,
+                                load_if_exists=True)  # fmt: skip
+    expected = [optuna.study.StudyDirection[d.upper()] for d in directions]
+    if list(study.directions) != expected:
+        raise ConvforgeError(f"the study {settings.study!r} in {settings.storage} was created with other objectives; "
+                             f"resume it with its own sampler, or name a new study")  # fmt: skip
+    stored = study.user_attrs.get("settings")
+    mine = {"space": settings.space, "data": settings.data, "sampler": settings.sampler}
+    if stored is None:
+        study.set_user_attr("settings", mine)
+    elif stored != mine:
+        raise ConvforgeError(f"the study {settings.study!r} already exists with another space, data or sampler; "
+                             "name a new study (--study) to start afresh")  # fmt: skip
+    return study
+
+
+def finished_trials(study) -> int:
+    """Trials that count toward the budget: completed, or pruned by a constraint."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def run_worker(settings: SearchSettings, progress: bool = False) -> None:
+    """Run trials of the study until it holds ``settings.trials`` finished ones (completed or pruned)."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from tqdm import tqdm
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    study = open_study(settings)
+    space = SearchSpace.load(settings.space)
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = finished_trials(study)
+    if done >= settings.trials:
+        return
+    with tqdm(total=settings.trials, initial=done, desc=f"search {settings.study}", unit="trial",
+              disable=not progress) as bar:  # fmt: skip
+
+        def advance(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            bar.n = min(finished_trials(study), settings.trials)
+            bar.refresh()
+
+        study.optimize(_objective(settings, space), callbacks=[MaxTrialsCallback(settings.trials, states=states),
+                                                                advance], gc_after_trial=True)  # fmt: skip
+
+
+def run_workers(settings: SearchSettings, workers: int, progress: bool = True) -> None:
+    """Run the study's trials in this process (``workers=1``) or in ``workers`` processes sharing its storage."""
+    from tqdm import tqdm
+
+    open_study(settings)  # created once, before workers race to create it
+    if workers == 1:
+        run_worker(settings, progress)
+        return
+    context = multiprocessing.get_context("spawn")
+    threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
+    per_worker = SearchSettings(**{**settings.__dict__, "threads": threads})
+    processes = [context.Process(target=run_worker, args=(per_worker,)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    study = open_study(settings, create=False)
+    with tqdm(total=settings.trials, desc=f"search {settings.study}", unit="trial", disable=not progress) as bar:
+        while any(p.is_alive() for p in processes):
+            bar.n = min(finished_trials(study), settings.trials)
+            bar.refresh()
+            time.sleep(2)
+        bar.n = min(finished_trials(study), settings.trials)
+        bar.refresh()
+    failed = [p.exitcode for p in processes if p.exitcode]
+    if failed:
+        raise ConvforgeError(f"{len(failed)} search worker(s) failed (exit codes {failed}); see the messages above")
