@@ -366,4 +366,4 @@ def test_leyolo_nano_learns_coco128_at_320(shared_data, tmp_path):
     print(f"train loss {first['train_loss']:.2f} → {last['train_loss']:.2f}, "
           f"mAP50 {first['val_map50']:.4f} → {last['val_map50']:.4f}")  # fmt: skip
     assert last["train_loss"] < 0.8 * first["train_loss"]
-    assert last["val_map50"] > 0.05 and last["val_map50"] > first["val_map50"]
+    assert last["val_map50"] > 0.03 and last["val_map50"] > first["val_map50"]  # 0.054 measured; 0 at the start
