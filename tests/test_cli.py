@@ -193,3 +193,22 @@ def test_detection_train_eval_predict_and_export_from_the_command_line(tmp_path,
 
     refused = convforge("export", str(run_dir), "--format", "onnx", "--imgsz", "100")
     assert refused.returncode == 1 and "multiple of 32" in refused.stderr
+
+
+def test_search_prints_the_front_and_its_specs_train_from_the_command_line(tmp_path):
+    space = tmp_path / "space.yaml"
+    stage = "{width: [16, 24], depth: [0, 1], block: [ib, conv], layout: [sequential, parallel]}"
+    space.write_text(f"name: tiny\nin_channels: 1\nnum_classes: 10\ninput_size: [1, 28, 28]\nstem: [8, 16]\n"
+                     f"stages:\n  - {stage}\n")  # fmt: skip
+    quick = ["--epochs", "1", "--train-subset", "256", "--val-subset", "256"]
+    run = convforge("search", str(space), "--trials", "2", "--max-macs", "20M", "--sampler", "random",
+                    "--project", str(tmp_path), "--quiet", *quick)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "study tiny-random: 2 trials" in run.stdout and "hypervolume" in run.stdout
+    spec = next((tmp_path / "search" / "tiny-random" / "best").glob("trial_*.yaml"))
+    assert f"spec: {spec}" in run.stdout
+    trained = convforge("train", str(spec), "--data", "fashion-mnist", "--project", str(tmp_path), "--quiet", *quick)
+    assert trained.returncode == 0, trained.stderr
+
+    refused = convforge("search", str(space), "--max-macs", "lots", "--project", str(tmp_path))
+    assert refused.returncode == 1 and "--max-macs 'lots' is not a positive count" in refused.stderr
