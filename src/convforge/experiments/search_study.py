@@ -46,12 +46,22 @@ def run_study(space: str, trials: int, workers: int, project: str, seed: int) ->
     for sampler, result in results.items():
         best = result.best
         if best is not None:
-            run_dir = Path(project) / "search" / f"fashion-{sampler}" / "trials" / "classify" / f"trial_{best.number}"
-            scores[sampler] = convforge.evaluate(run_dir, "fashion-mnist")["top1"] / 100
+            scores[sampler] = test_accuracy(best, Path(project) / "search" / f"fashion-{sampler}")
     return {"results": results, "baseline_macs": baseline_macs, "baseline_val": baseline_val,
             "baseline_params": sum(p.numel() for p in baseline.model.parameters()),
             "space_size": SearchSpace.load(space).size,
             "baseline_latency": baseline_latency.latency.median_ms, "test": scores}  # fmt: skip
+
+
+def test_accuracy(row: TrialRow, study_dir: Path) -> float:
+    """Top-1 (0–1) on the full test split of a trial's best checkpoint, rebuilt from its spec."""
+    from convforge.engine.checkpoint import load_checkpoint
+    from convforge.spec import build_spec
+
+    model = build_spec(row.spec)
+    run_dir = study_dir / "trials" / "classify" / f"trial_{row.number}"
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.safetensors").tensors["model"])
+    return convforge.evaluate(model.eval(), "fashion-mnist")["top1"] / 100
 
 
 def verdict(best: TrialRow, best_test: float, baseline_test: float, baseline_macs: int) -> str:

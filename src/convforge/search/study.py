@@ -83,9 +83,9 @@ class SearchSettings:
 
 def _objective(settings: SearchSettings, space: SearchSpace):
     import optuna
+    import yaml
 
     from convforge.engine.trainer import train
-    from convforge.spec import build_spec
 
     def objective(trial: optuna.Trial) -> float | tuple[float, float]:
         architecture = space.sample(trial)
@@ -97,7 +97,11 @@ def _objective(settings: SearchSettings, space: SearchSpace):
         if broken:
             trial.set_user_attr("pruned_because", "; ".join(broken))
             raise optuna.TrialPruned("; ".join(broken))
-        result = train(build_spec(spec), settings.data, project=str(Path(settings.out) / "trials"),
+        # trained from a spec file, so that the run rebuilds itself (convforge eval, predict, export)
+        spec_file = Path(settings.out) / "specs" / f"trial_{trial.number}.yaml"
+        spec_file.parent.mkdir(parents=True, exist_ok=True)
+        spec_file.write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
+        result = train(str(spec_file.resolve()), settings.data, project=str(Path(settings.out) / "trials"),
                        name=f"trial_{trial.number}", progress=False, seed=settings.seed,
                        **settings.recipe)  # fmt: skip
         accuracy = result.best()["val_top1"] / 100
@@ -110,14 +114,23 @@ def _objective(settings: SearchSettings, space: SearchSpace):
 
 def open_study(settings: SearchSettings, create: bool = True):
     """The Optuna study of ``settings`` (created, or loaded when it exists)."""
+    import inspect
+    import warnings
+
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = RDBStorage(settings.storage, heartbeat_interval=settings.heartbeat_s, grace_period=settings.grace_s,
-                         failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
-                         engine_kwargs={"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite")
-                         else {})  # fmt: skip
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # a trial whose process stopped beating is failed and its parameters tried again (the callback's name
+    # changed in Optuna 4.9)
+    if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters:
+        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)}
+    else:
+        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2)}
+    engine = {"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite") else {}
+    storage = RDBStorage(settings.storage, engine_kwargs=engine, heartbeat_interval=settings.heartbeat_s,
+                         grace_period=settings.grace_s, **retry)  # fmt: skip
     if settings.sampler == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(
             seed=settings.seed, population_size=min(20, max(4, settings.trials // 4))
