@@ -16,6 +16,10 @@ def test_every_registered_model_builds_and_runs_at_its_default_input():
         if info.task == "super_resolution":
             channels, height, width = info.input_size
             assert out.shape == (2, channels, model.scale * height, model.scale * width), name
+        elif info.task == "detection":  # boxes and class scores at every cell of strides 8, 16, 32
+            _, height, width = info.input_size
+            cells = sum((height // s) * (width // s) for s in (8, 16, 32))
+            assert out.shape == (2, 4 + info.num_classes, cells), name
         else:
             assert out.shape == (2, info.num_classes), name
 
@@ -32,8 +36,10 @@ def test_list_models_filters_by_pattern_and_task():
     classifiers = convforge.list_models(task="classification")
     upscalers = convforge.list_models(task="super_resolution")
     assert "espcn" in upscalers and "espcn" not in classifiers and "resnet20" in classifiers
-    assert sorted(classifiers + upscalers) == convforge.list_models()
-    assert convforge.list_models(task="detection") == []
+    detectors = convforge.list_models(task="detection")
+    assert detectors == ["leyolo_large", "leyolo_medium", "leyolo_nano", "leyolo_small"]
+    assert sorted(classifiers + upscalers + detectors) == convforge.list_models()
+    assert convforge.list_models(task="segmentation") == []
 
 
 def test_metadata_records_family_task_paper_input_and_classes():
