@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import convforge
+from convforge.engine.checkpoint import load_checkpoint
 from convforge.search import SearchResult, SearchSpace, TrialRow, search
 from convforge.search.report import _describe, plot_front
 from convforge.tables import human_count, markdown_table
@@ -38,30 +39,56 @@ def run_study(space: str, trials: int, workers: int, project: str, seed: int) ->
         results[sampler] = search(space, "fashion-mnist", trials=trials, sampler=sampler, max_macs=baseline_macs,
                                   workers=workers, study=f"fashion-{sampler}", project=project, seed=seed,
                                   **RECIPE)  # fmt: skip
-    baseline = convforge.train(BASELINE, "fashion-mnist", model_kwargs={"in_chans": 1}, project=f"{project}/baseline",
-                               name=BASELINE, progress=False, seed=seed, **RECIPE)  # fmt: skip
-    baseline_val = baseline.best()["val_top1"] / 100
-    baseline_latency = convforge.profile(baseline.model, (1, 28, 28), latency=True, runs=10, warmup=3, threads=1)
-    scores = {"baseline": convforge.evaluate(baseline.run_dir, "fashion-mnist")["top1"] / 100}
+    baseline_dir = Path(project) / "baseline" / "classify" / BASELINE
+    if (baseline_dir / "checkpoints" / "best.safetensors").is_file():  # trained by an earlier run of this study
+        from convforge.engine.loading import load_trained
+
+        baseline_model = load_trained(baseline_dir).model
+        baseline_val = load_checkpoint(baseline_dir / "checkpoints" / "best.safetensors").meta["best"]["val_top1"]
+    else:
+        baseline = convforge.train(BASELINE, "fashion-mnist", model_kwargs={"in_chans": 1},
+                                   project=f"{project}/baseline", name=BASELINE, progress=False, seed=seed,
+                                   **RECIPE)  # fmt: skip
+        baseline_model, baseline_val = baseline.model, baseline.best()["val_top1"]
+    baseline_val /= 100
+    baseline_latency = convforge.profile(baseline_model, (1, 28, 28), latency=True, runs=30, warmup=5, threads=1)
+    scores = {"baseline": convforge.evaluate(baseline_dir, "fashion-mnist")["top1"] / 100}
     for sampler, result in results.items():
         best = result.best
         if best is not None:
             scores[sampler] = test_accuracy(best, Path(project) / "search" / f"fashion-{sampler}")
     return {"results": results, "baseline_macs": baseline_macs, "baseline_val": baseline_val,
-            "baseline_params": sum(p.numel() for p in baseline.model.parameters()),
+            "baseline_params": sum(p.numel() for p in baseline_model.parameters()),
             "space_size": SearchSpace.load(space).size,
             "baseline_latency": baseline_latency.latency.median_ms, "test": scores}  # fmt: skip
 
 
 def test_accuracy(row: TrialRow, study_dir: Path) -> float:
     """Top-1 (0–1) on the full test split of a trial's best checkpoint, rebuilt from its spec."""
-    from convforge.engine.checkpoint import load_checkpoint
     from convforge.spec import build_spec
 
     model = build_spec(row.spec)
     run_dir = study_dir / "trials" / "classify" / f"trial_{row.number}"
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.safetensors").tensors["model"])
     return convforge.evaluate(model.eval(), "fashion-mnist")["top1"] / 100
+
+
+def confirm(study: dict[str, Any], project: str, epochs: int, seed: int) -> list[tuple[str, int, float]]:
+    """Retrain each study's best architecture and the baseline for ``epochs`` on the full training split, with the
+    trial recipe otherwise; (name, MACs, full-test top-1 in 0–1) for each."""
+    recipe = {**RECIPE, "epochs": epochs, "train_subset": 0, "val_subset": 0}
+    runs: list[tuple[str, Any, int]] = [(BASELINE, BASELINE, study["baseline_macs"])]
+    for sampler, result in study["results"].items():
+        if result.best is not None:
+            runs.append((f"{sampler} trial {result.best.number}", result.best.spec, result.best.macs))
+    rows = []
+    for label, model, macs in runs:
+        built = (convforge.create_model(model, in_chans=1) if isinstance(model, str)
+                 else convforge.spec.build_spec(model))  # fmt: skip
+        result = convforge.train(built, "fashion-mnist", project=f"{project}/confirm",
+                                 name=label.replace(" ", "_"), progress=False, seed=seed, **recipe)  # fmt: skip
+        rows.append((label, macs, result.last()["val_top1"] / 100))
+    return rows
 
 
 def verdict(best: TrialRow, best_test: float, baseline_test: float, baseline_macs: int) -> str:
@@ -138,6 +165,14 @@ def write_report(study: dict[str, Any], out: str | Path, trials: int, workers: i
                                  [(r.number, f"{100 * r.top1:.2f}", human_count(r.macs), f"{r.params:,}",
                                    f"{r.latency_ms:.2f}", _describe(r.architecture)) for r in result.front]),
                   ""]  # fmt: skip
+    if study.get("confirm"):
+        epochs = study["confirm_epochs"]
+        lines += ["## A longer, equal training for the winners and the baseline", "",
+                  f"Each retrained from scratch for {epochs} epochs on all 60,000 training images (the trial recipe "
+                  "otherwise), scored on the full test split:", "",
+                  markdown_table(["network", "MACs", "test top-1 %"],
+                                 [(n, human_count(m), f"{100 * a:.2f}") for n, m, a in study["confirm"]]),
+                  ""]  # fmt: skip
     report = out.parent / "search.md"
     report.write_text("\n".join(lines) + "\n")
     return report
@@ -151,8 +186,17 @@ def main() -> None:
     parser.add_argument("--project", default="runs/search-study")
     parser.add_argument("--out", default="docs/search")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--confirm-epochs",
+        type=int,
+        default=0,
+        help="then retrain the winners and the baseline this long on all the data (0: skip)",
+    )
     args = parser.parse_args()
     study = run_study(args.space, args.trials, args.workers, args.project, args.seed)
+    if args.confirm_epochs:
+        study["confirm"] = confirm(study, args.project, args.confirm_epochs, args.seed)
+        study["confirm_epochs"] = args.confirm_epochs
     print(f"report: {write_report(study, args.out, args.trials, args.workers)}")
 
 

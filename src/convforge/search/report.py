@@ -129,9 +129,10 @@ def plot_front(result: SearchResult, path: str | Path, extra: dict[str, tuple[fl
     for ax, key, label in ((axes[0], "macs", "MACs (batch 1)"), (axes[1], "latency_ms", "CPU latency, ms")):
         ax.scatter([getattr(r, key) for r in trained], [100 * r.top1 for r in trained], s=14, color="0.6",
                    label="trained trials")  # fmt: skip
-        front = sorted(result.front, key=lambda r: getattr(r, key))
+        # each panel's own front: the trials no other beats in both accuracy and this cost
+        front = [trained[i] for i in pareto_front([(r.top1, getattr(r, key)) for r in trained])]
         ax.plot([getattr(r, key) for r in front], [100 * r.top1 for r in front], "-o", color="C3", markersize=5,
-                label="Pareto front (accuracy vs MACs)")  # fmt: skip
+                label=f"Pareto front (accuracy vs {'MACs' if key == 'macs' else 'latency'})")  # fmt: skip
         for name, (top1, macs, latency) in (extra or {}).items():
             ax.scatter([macs if key == "macs" else latency], [100 * top1], marker="*", s=120, label=name, zorder=3)
         ax.set_xscale("log")

@@ -195,7 +195,8 @@ def run_workers(settings: SearchSettings, workers: int, progress: bool = True) -
     """Run the study's trials in this process (``workers=1``) or in ``workers`` processes sharing its storage."""
     from tqdm import tqdm
 
-    open_study(settings)  # created once, before workers race to create it
+    if finished_trials(open_study(settings)) >= settings.trials:  # created once, before workers race to create it
+        return
     if workers == 1:
         run_worker(settings, progress)
         return
