@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from convforge.errors import ConvforgeError
 from convforge.overrides import parse_overrides
 
@@ -18,7 +20,7 @@ def parse_count(text: str, option: str = "") -> int:
         value = float(cleaned[: len(cleaned) - len(prefix)]) * _PREFIXES[prefix]
     except ValueError:
         value = -1
-    if value <= 0:
+    if not math.isfinite(value) or round(value) < 1:
         raise ConvforgeError(f"{option + ' ' if option else ''}{text!r} is not a positive count; write e.g. 20M, "
                              "1.5G, 300k or 250000")  # fmt: skip
     return int(round(value))

@@ -50,27 +50,23 @@ def run_study(space: str, trials: int, workers: int, project: str, seed: int) ->
                                    project=f"{project}/baseline", name=BASELINE, progress=False, seed=seed,
                                    **RECIPE)  # fmt: skip
         baseline_model, baseline_val = baseline.model, baseline.best()["val_top1"]
+        baseline_dir = baseline.run_dir
     baseline_val /= 100
     baseline_latency = convforge.profile(baseline_model, (1, 28, 28), latency=True, runs=30, warmup=5, threads=1)
     scores = {"baseline": convforge.evaluate(baseline_dir, "fashion-mnist")["top1"] / 100}
     for sampler, result in results.items():
         best = result.best
         if best is not None:
-            scores[sampler] = test_accuracy(best, Path(project) / "search" / f"fashion-{sampler}")
+            scores[sampler] = test_accuracy(best)
     return {"results": results, "baseline_macs": baseline_macs, "baseline_val": baseline_val,
             "baseline_params": sum(p.numel() for p in baseline_model.parameters()),
-            "space_size": SearchSpace.load(space).size,
+            "space_size": SearchSpace.load(space).size, "space": space, "seed": seed,
             "baseline_latency": baseline_latency.latency.median_ms, "test": scores}  # fmt: skip
 
 
-def test_accuracy(row: TrialRow, study_dir: Path) -> float:
-    """Top-1 (0–1) on the full test split of a trial's best checkpoint, rebuilt from its spec."""
-    from convforge.spec import build_spec
-
-    model = build_spec(row.spec)
-    run_dir = study_dir / "trials" / "classify" / f"trial_{row.number}"
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.safetensors").tensors["model"])
-    return convforge.evaluate(model.eval(), "fashion-mnist")["top1"] / 100
+def test_accuracy(row: TrialRow) -> float:
+    """Top-1 (0–1) on the full test split of a trial's best checkpoint (its run rebuilds from its spec file)."""
+    return convforge.evaluate(row.run_dir, "fashion-mnist")["top1"] / 100
 
 
 def confirm(study: dict[str, Any], project: str, epochs: int, seed: int) -> list[tuple[str, int, float]]:
@@ -87,7 +83,7 @@ def confirm(study: dict[str, Any], project: str, epochs: int, seed: int) -> list
                  else convforge.spec.build_spec(model))  # fmt: skip
         result = convforge.train(built, "fashion-mnist", project=f"{project}/confirm",
                                  name=label.replace(" ", "_"), progress=False, seed=seed, **recipe)  # fmt: skip
-        rows.append((label, macs, result.last()["val_top1"] / 100))
+        rows.append((label, macs, result.last["val_top1"] / 100))
     return rows
 
 
@@ -124,14 +120,14 @@ def write_report(study: dict[str, Any], out: str | Path, trials: int, workers: i
         "",
         f"Command: `python -m convforge.experiments.search_study --trials {trials} --workers {workers}`.",
         "",
-        f"- **Space:** `spaces/fashion-mnist.yaml` ({study['space_size']:,} architectures): a 3×3 "
+        f"- **Space:** `{study['space']}` ({study['space_size']:,} architectures): a 3×3 "
         "stem, three stages with choices of width, depth, kernel, expansion, branch type (inverted bottleneck, "
         "with SE, with ECA, or plain conv) and residual layout (sequential or parallel), and an optional head.",
         f"- **Budget:** at most {human_count(study['baseline_macs'])} MACs at 1×28×28, the cost of {BASELINE}. "
         "Trials over it are pruned before training and count toward the trial budget.",
         f"- **Trial recipe:** {RECIPE['epochs']} epochs on {RECIPE['train_subset']} training images, validated on "
         f"{RECIPE['val_subset']} test images, AdamW {RECIPE['lr']}, cosine. {BASELINE} was trained the same way.",
-        f"- **Equal budgets:** {trials} trials per study, {workers} worker process(es), seed 0.",
+        f"- **Equal budgets:** {trials} trials per study, {workers} worker process(es), seed {study['seed']}.",
         "",
         markdown_table(
             [
@@ -160,7 +156,7 @@ def write_report(study: dict[str, Any], out: str | Path, trials: int, workers: i
                   f"{verdict(result.best, test[sampler], test['baseline'], study['baseline_macs'])}.** "
                   f"It is trial {result.best.number}: {_describe(result.best.architecture)}.", ""]  # fmt: skip
     for sampler, result in results.items():
-        lines += [f"## {sampler}: Pareto front", "", f"![{sampler}](search/{sampler}.png)", "",
+        lines += [f"## {sampler}: Pareto front", "", f"![{sampler}]({out.name}/{sampler}.png)", "",
                   markdown_table(["trial", "val top-1 %", "MACs", "params", "latency ms", "architecture"],
                                  [(r.number, f"{100 * r.top1:.2f}", human_count(r.macs), f"{r.params:,}",
                                    f"{r.latency_ms:.2f}", _describe(r.architecture)) for r in result.front]),

@@ -55,7 +55,7 @@ def search(
     settings = SearchSettings(space_dict, data, name, url, sampler, Budget(max_params, max_macs, max_latency_ms),
                               trials, str(out), seed, recipe, heartbeat_s, grace_s)  # fmt: skip
     run_workers(settings, workers, progress)
-    rows = collect(open_study(settings, create=False))
+    rows = collect(open_study(settings, create=False), limit=trials)
     return write_report(summarise(name, rows, max_macs), out)
 
 

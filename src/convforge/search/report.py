@@ -26,6 +26,7 @@ class TrialRow:
     architecture: dict[str, Any]
     spec: dict[str, Any]
     pruned_because: str = ""
+    run_dir: str = ""
 
 
 @dataclass
@@ -47,8 +48,9 @@ class SearchResult:
         return self.front[-1] if self.front else None
 
 
-def collect(study) -> list[TrialRow]:
-    """The completed and pruned trials of an Optuna study, in trial order."""
+def collect(study, limit: int | None = None) -> list[TrialRow]:
+    """The completed and pruned trials of an Optuna study, in trial order; the first ``limit`` of them when given
+    (workers running at once may finish a few more than the budget)."""
     import optuna
 
     rows = []
@@ -59,8 +61,8 @@ def collect(study) -> list[TrialRow]:
             continue
         rows.append(TrialRow(trial.number, trial.state.name.lower(), attrs.get("top1"), int(attrs["params"]),
                              int(attrs["macs"]), float(attrs["latency_ms"]), attrs["architecture"], attrs["spec"],
-                             attrs.get("pruned_because", "")))  # fmt: skip
-    return rows
+                             attrs.get("pruned_because", ""), attrs.get("run_dir", "")))  # fmt: skip
+    return rows[:limit] if limit else rows
 
 
 def summarise(study_name: str, rows: list[TrialRow], reference_macs: float | None = None) -> SearchResult:

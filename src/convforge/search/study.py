@@ -79,6 +79,7 @@ class SearchSettings:
     heartbeat_s: int = 10
     grace_s: int = 30
     threads: int | None = None
+    worker: int = 0  # which of the local workers runs these settings
 
 
 def _objective(settings: SearchSettings, space: SearchSpace):
@@ -131,14 +132,15 @@ def open_study(settings: SearchSettings, create: bool = True):
     engine = {"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite") else {}
     storage = RDBStorage(settings.storage, engine_kwargs=engine, heartbeat_interval=settings.heartbeat_s,
                          grace_period=settings.grace_s, **retry)  # fmt: skip
+    generation = min(20, max(4, settings.trials // 4))  # several generations within the trial budget
+    # each worker, and each resumed run, draws from its own random stream: one seed for all would repeat architectures
+    seed = settings.seed + 7919 * settings.worker + _trial_count(settings)
     if settings.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(
-            seed=settings.seed, population_size=min(20, max(4, settings.trials // 4))
-        )
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=generation)
     elif settings.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, generation))
     else:
-        sampler = optuna.samplers.RandomSampler(seed=settings.seed)
+        sampler = optuna.samplers.RandomSampler(seed=seed)
     directions = ["maximize"] if settings.sampler == "tpe" else ["maximize", "minimize"]
     if not create:
         return optuna.load_study(study_name=settings.study, storage=storage, sampler=sampler)
@@ -156,6 +158,17 @@ def open_study(settings: SearchSettings, create: bool = True):
         raise ConvforgeError(f"the study {settings.study!r} already exists with another space, data or sampler; "
                              "name a new study (--study) to start afresh")  # fmt: skip
     return study
+
+
+def _trial_count(settings: SearchSettings) -> int:
+    """How many trials the study already holds (0 when it does not exist yet)."""
+    import optuna
+
+    try:
+        summaries = optuna.get_all_study_summaries(settings.storage, include_best_trial=False)
+    except Exception:  # noqa: BLE001 - a new database
+        return 0
+    return next((s.n_trials for s in summaries if s.study_name == settings.study), 0)
 
 
 def finished_trials(study) -> int:
@@ -202,8 +215,8 @@ def run_workers(settings: SearchSettings, workers: int, progress: bool = True) -
         return
     context = multiprocessing.get_context("spawn")
     threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
-    per_worker = SearchSettings(**{**settings.__dict__, "threads": threads})
-    processes = [context.Process(target=run_worker, args=(per_worker,)) for _ in range(workers)]
+    settings_of = [SearchSettings(**{**settings.__dict__, "threads": threads, "worker": i}) for i in range(workers)]
+    processes = [context.Process(target=run_worker, args=(mine,)) for mine in settings_of]
     for process in processes:
         process.start()
     study = open_study(settings, create=False)
