@@ -138,3 +138,18 @@ def test_the_pareto_front_and_hypervolume():
     # [0.2, 1] × [0, 0.5] ∪ [0.5, 1] × [0, 0.8]; the point past the reference cost adds nothing
     assert hypervolume(points, (0.0, 1.0)) == pytest.approx(0.55)
     assert hypervolume([], (0.0, 1.0)) == 0
+
+
+def test_workers_and_resumed_runs_draw_different_architectures(tmp_path):
+    from convforge.search.study import SearchSettings, open_study
+
+    space = SearchSpace.load(TINY_SPACE)
+    settings = dict(space=TINY_SPACE, data="fashion-mnist", study="s", storage=f"sqlite:///{tmp_path / 's.db'}",
+                    sampler="random", budget=Budget(), trials=8, out=str(tmp_path))  # fmt: skip
+    drawn = []
+    for worker in (0, 1, 0):  # two workers, then worker 0 again as a resumed run would be
+        study = open_study(SearchSettings(**settings, worker=worker))
+        trial = study.ask()
+        drawn.append(space.sample(trial))
+        study.tell(trial, [0.5, 1.0])
+    assert drawn[0] != drawn[1] and drawn[2] != drawn[0]
