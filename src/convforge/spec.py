@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from convforge.errors import ConvforgeError
+from convforge.mapping_file import read_mapping
 
 
 class SpecError(ConvforgeError):
@@ -109,16 +110,8 @@ class Spec:
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> Spec:
         """A spec from a YAML file or an already-loaded mapping."""
-        if isinstance(source, dict):
-            values = dict(source)
-        else:
-            import yaml
-
-            try:
-                values = yaml.safe_load(Path(source).read_text()) or {}
-            except (OSError, yaml.YAMLError) as err:
-                raise SpecError(f"could not read the spec {source}: {err}") from None
-        if not isinstance(values, dict) or "layers" not in values:
+        values = read_mapping(source, "spec", SpecError)
+        if "layers" not in values:
             raise SpecError("a spec is a mapping with a 'layers' list of rows [from, repeats, block, args]")
         known = {
             "layers",

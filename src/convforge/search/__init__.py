@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from convforge.errors import InvalidValueError
+from convforge.mapping_file import read_mapping
 from convforge.search.pareto import hypervolume, pareto_front
 from convforge.search.report import SearchResult, TrialRow, collect, front_table_text, summarise, write_report
 from convforge.search.space import SearchSpace, SpaceError
@@ -39,7 +40,8 @@ def search(
     the trials' run directories, ``pareto.md``, ``pareto.png`` and ``best/trial_<n>.yaml``
     specs. Calling again with the same study resumes it up to ``trials`` finished trials.
     """
-    loaded = SearchSpace.load(space)
+    space_dict = read_mapping(space, "search space", SpaceError)
+    loaded = SearchSpace.load(space_dict)
     if sampler not in SAMPLERS:
         raise InvalidValueError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
@@ -50,19 +52,12 @@ def search(
     out = Path(project) / "search" / name
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    space_dict = space if isinstance(space, dict) else _read_yaml(space)
     recipe = {"epochs": 1, **recipe}
     settings = SearchSettings(space_dict, data, name, url, sampler, Budget(max_params, max_macs, max_latency_ms),
                               trials, str(out), seed, recipe, heartbeat_s, grace_s)  # fmt: skip
     run_workers(settings, workers, progress)
     rows = collect(open_study(settings, create=False), limit=trials)
     return write_report(summarise(name, rows, max_macs), out)
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text())
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from convforge.errors import ConvforgeError
+from convforge.mapping_file import read_mapping
 from convforge.nn.search_stage import BRANCHES, LAYOUTS
 
 STAGE_FIELDS = {"width": int, "depth": int, "kernel": int, "expansion": int, "block": str, "layout": str,
@@ -75,15 +76,7 @@ class SearchSpace:
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> SearchSpace:
         """A space from a YAML file or a mapping; an error names the field and what is allowed."""
-        if isinstance(source, dict):
-            values = dict(source)
-        else:
-            import yaml
-
-            try:
-                values = yaml.safe_load(Path(source).read_text()) or {}
-            except (OSError, yaml.YAMLError) as err:
-                raise SpaceError(f"could not read the search space {source}: {err}") from None
+        values = read_mapping(source, "search space", SpaceError)
         known = {"name", "in_channels", "num_classes", "input_size", "stem", "stages", "head"}
         unknown = sorted(set(values) - known)
         if unknown:
