@@ -21,10 +21,10 @@ from convforge.data.letterbox import letterbox
 from convforge.data.yolo_detection import DatasetWarning, load_detection_split
 from convforge.engine.export import export_onnx
 from convforge.nn.detect_head import DetectHead, make_anchors
-from convforge.tasks.boxes import complete_iou, non_max_suppression
-from convforge.tasks.coco_map import MeanAveragePrecision
-from convforge.tasks.detection_loss import DetectionLoss, distribution_focal_loss
-from convforge.tasks.task_aligned_assigner import TaskAlignedAssigner
+from convforge.tasks.detect.assigner import TaskAlignedAssigner
+from convforge.tasks.detect.boxes import complete_iou, non_max_suppression
+from convforge.tasks.detect.coco_map import MeanAveragePrecision
+from convforge.tasks.detect.loss import DetectionLoss, distribution_focal_loss
 
 # ---------------------------------------------------------------- the assigner
 
@@ -145,7 +145,7 @@ def test_the_loss_trains_a_detector_to_find_a_box():
     image = torch.full((1, 3, 96, 96), 0.2)
     image[..., 24:72, 16:64] = 0.9  # a bright rectangle, x 16–64, y 24–72
     targets = torch.tensor([[0, 1, 16.0, 24.0, 64.0, 72.0]])
-    loss = DetectionLoss(convforge.tasks.detection.find_head(model))
+    loss = DetectionLoss(convforge.tasks.detect.task.find_head(model))
     optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
     model.train()
     first = None
@@ -158,7 +158,7 @@ def test_the_loss_trains_a_detector_to_find_a_box():
     assert parts.total.item() < 0.5 * first
     model.train()  # BatchNorm statistics of one image: check the training-mode decode instead of eval
     maps = model(image)
-    head = convforge.tasks.detection.find_head(model)
+    head = convforge.tasks.detect.task.find_head(model)
     best = non_max_suppression(head.decode(maps), conf=0.0)[0][0]
     assert best[5] == 1 and torchvision.ops.box_iou(best[None, :4], targets[:, 2:]).item() > 0.5
 
@@ -288,7 +288,7 @@ def test_a_small_dataset_with_an_unlabelled_image_and_an_orphan_label_trains_wit
     images, targets = next(iter(loader))
     assert images.shape == (3, 3, 128, 128) and targets.shape[1] == 6
     model = convforge.create_model("leyolo_nano").train()
-    assert torch.isfinite(DetectionLoss(convforge.tasks.detection.find_head(model))(model(images), targets).total)
+    assert torch.isfinite(DetectionLoss(convforge.tasks.detect.task.find_head(model))(model(images), targets).total)
 
 
 def test_every_process_gets_the_same_number_of_training_batches(shared_data):

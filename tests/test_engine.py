@@ -14,12 +14,12 @@ import yaml
 from torch import nn
 
 import convforge
-from convforge.engine.checkpoint import load_checkpoint
 from convforge.engine.optim import lr_factor
 from convforge.engine.recipe import Recipe
-from convforge.engine.run_dir import RunDir
 from convforge.engine.trainer import NonFiniteLossError
 from convforge.errors import ConvforgeError
+from convforge.runs.checkpoint import load_checkpoint
+from convforge.runs.run_dir import RunDir
 
 TINY = {"width": 0.25}  # SimpleNet-310K at a quarter width: seconds per epoch on 2 cores
 FAST = dict(data="fashion-mnist", train_subset=1024, val_subset=512, batch_size=128, progress=False)
@@ -144,7 +144,16 @@ def test_recipe_file_is_read_and_overridden(tmp_path):
     path = tmp_path / "recipe.yaml"
     path.write_text("opt: adamw\nepochs: 7\nlabel_smoothing: 0.1\n")
     recipe = Recipe.from_sources(path, epochs=3)
-    assert (recipe.opt, recipe.epochs, recipe.label_smoothing, recipe.learning_rate) == ("adamw", 3, 0.1, 2e-3)
+    assert (recipe.opt, recipe.epochs, recipe.learning_rate) == ("adamw", 3, 2e-3)
+    assert recipe.task_settings.label_smoothing == 0.1  # a classification field, held by the task's settings
+    assert recipe.to_dict()["label_smoothing"] == 0.1 and recipe.to_dict()["epochs"] == 3
+
+
+def test_a_field_of_another_task_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"scale \(sr\) belong to another task, not classify"):
+        Recipe.from_sources(None, scale=4)
+    recipe = Recipe.from_sources(None, task="sr", scale=4)
+    assert recipe.task_settings.scale == 4 and recipe.data == "t91"  # the task's own default data
 
 
 @pytest.mark.parametrize("sched", ["cosine", "step", "onecycle", "constant"])
@@ -192,6 +201,10 @@ def test_channels_last_is_chosen_for_conv_models_on_cpu(tmp_path):
     result = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128)
     config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert config["channels_last"] is True
+    weights = [m.weight for m in result.model.modules()
+               if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1) and m.in_channels > 1]  # fmt: skip
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                           for w in weights)  # fmt: skip
     assert next(result.model.parameters()).device == torch.device("cpu")
 
 
@@ -234,7 +247,9 @@ def test_an_image_folder_directory_trains_through_dataloader_workers(tmp_path):
     assert config["model_kwargs"] == {"num_classes": 3, "in_chans": 3, "width": 0.25}
     assert config["classes"] == sorted(names)
     assert config["data"]["train_examples"] == 96 and config["data"]["val_examples"] == 24
-    assert result.metrics[0]["val_top1"] >= 0
+    scores = convforge.evaluate(result.run_dir)
+    assert scores["count"] == 24 and scores["top1"] == pytest.approx(result.best()["val_top1"])
+    assert scores["loss"] == pytest.approx(result.best()["val_loss"], rel=1e-5)  # the run's own validation, again
 
 
 def test_onecycle_with_warmup_rises_once_then_falls():
@@ -278,17 +293,29 @@ def test_run_files_get_the_usual_permissions(tmp_path):
 
 
 def test_ema_warms_up_so_early_averages_follow_the_weights():
-    from convforge.engine.ema import ModelEma
+    from convforge.engine.ema import build_ema
 
     model = nn.Linear(1, 1, bias=False)
-    ema = ModelEma(model, decay=0.999)
-    initial = ema.module.weight.item()
+    ema = build_ema(model, decay=0.999)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    ema.update(model)
-    first_decay = 2 / 11  # min(0.999, (1 + 1) / (10 + 1))
-    assert ema.module.weight.item() == pytest.approx(first_decay * initial + (1 - first_decay) * 1.0)
-    for _ in range(50):
-        ema.update(model)
-    assert ema.module.weight.item() == pytest.approx(1.0, abs=1e-6)  # a constant 0.999 would still be ~5 % off
-    assert ema.updates == 51
+    ema.update(model, step=1)
+    assert ema.module.weight.item() == 1.0  # the first update copies the weights
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    ema.update(model, step=2)
+    second_decay = 1 / 11  # min(0.999, (2 - 1) / (2 + 9))
+    assert ema.module.weight.item() == pytest.approx(second_decay * 1.0 + (1 - second_decay) * 2.0)
+    for step in range(3, 53):
+        ema.update(model, step=step)
+    assert ema.module.weight.item() == pytest.approx(2.0, abs=1e-6)  # a constant 0.999 would still be ~5 % off
+
+
+def test_ema_weights_are_validated_and_kept_through_a_resume(tmp_path):
+    run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128, ema_decay=0.9)
+    ckpt = load_checkpoint(run.run_dir / "checkpoints" / "last.safetensors")
+    assert ckpt.meta["ema_updates"] == 2 and ckpt.tensors["ema"]
+    assert any(not torch.equal(ckpt.tensors["ema"][k], ckpt.tensors["model"][k]) for k in ckpt.tensors["model"]
+               if ckpt.tensors["model"][k].is_floating_point())  # fmt: skip
+    resumed = convforge.train(None, resume=run.run_dir, progress=False, epochs=2)
+    assert load_checkpoint(resumed.run_dir / "checkpoints" / "last.safetensors").meta["ema_updates"] == 4

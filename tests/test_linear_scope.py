@@ -108,7 +108,7 @@ def trained(shared_data, tmp_path_factory):
     """Networks trained briefly by convforge on real data, each with a real input: {name: (model, x0)}."""
     from convforge.data import load_dataset
     from convforge.data.super_resolution import load_sr_images
-    from convforge.engine.loading import load_trained
+    from convforge.runs.loading import load_trained
 
     project = str(tmp_path_factory.mktemp("runs"))
     common = dict(epochs=2, opt="adamw", lr=3e-3, project=project, progress=False, data_root=str(shared_data))

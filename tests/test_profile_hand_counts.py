@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import convforge
-from convforge.profile import count_macs
+from convforge.profiler import count_macs
 
 
 def costs(model, *inputs):

@@ -13,10 +13,10 @@ def test_every_registered_model_builds_and_runs_at_its_default_input():
         model = convforge.create_model(name).eval()
         with torch.no_grad():
             out = model(torch.randn(2, *info.input_size))
-        if info.task == "super_resolution":
+        if info.task == "sr":
             channels, height, width = info.input_size
             assert out.shape == (2, channels, model.scale * height, model.scale * width), name
-        elif info.task == "detection":  # boxes and class scores at every cell of strides 8, 16, 32
+        elif info.task == "detect":  # boxes and class scores at every cell of strides 8, 16, 32
             _, height, width = info.input_size
             cells = sum((height // s) * (width // s) for s in (8, 16, 32))
             assert out.shape == (2, 4 + info.num_classes, cells), name
@@ -33,20 +33,26 @@ def test_list_models_filters_by_pattern_and_task():
         "simplenet_cifar_310k",
         "simplenet_cifar_460k",
     }
-    classifiers = convforge.list_models(task="classification")
-    upscalers = convforge.list_models(task="super_resolution")
+    classifiers = convforge.list_models(task="classify")
+    upscalers = convforge.list_models(task="sr")
     assert "espcn" in upscalers and "espcn" not in classifiers and "resnet20" in classifiers
-    detectors = convforge.list_models(task="detection")
+    detectors = convforge.list_models(task="detect")
     assert detectors == ["leyolo_large", "leyolo_medium", "leyolo_nano", "leyolo_small"]
     assert sorted(classifiers + upscalers + detectors) == convforge.list_models()
     assert convforge.list_models(task="segmentation") == []
+
+
+def test_every_registered_task_name_is_a_task_the_engine_trains():
+    from convforge.tasks import TASKS
+
+    assert {get_model_info(name).task for name in convforge.list_models()} == set(TASKS)
 
 
 def test_metadata_records_family_task_paper_input_and_classes():
     info = get_model_info("simplenet_imagenet_5m_m1")
     assert (info.family, info.task, info.input_size, info.num_classes) == (
         "simplenet",
-        "classification",
+        "classify",
         (3, 224, 224),
         1000,
     )

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import convforge
-from convforge.search import Budget, SearchSpace, SpaceError, hypervolume, measure, pareto_front
+from convforge.nas import Budget, SearchSpace, SpaceError, hypervolume, measure, pareto_front
 from convforge.spec import build_spec
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "fashion-mnist.yaml"
@@ -141,7 +141,7 @@ def test_the_pareto_front_and_hypervolume():
 
 
 def test_workers_and_resumed_runs_draw_different_architectures(tmp_path):
-    from convforge.search.study import SearchSettings, open_study
+    from convforge.nas.study import SearchSettings, open_study
 
     space = SearchSpace.load(TINY_SPACE)
     settings = dict(space=TINY_SPACE, data="fashion-mnist", study="s", storage=f"sqlite:///{tmp_path / 's.db'}",

@@ -18,7 +18,7 @@ from convforge.data.super_resolution import (
     load_sr_images,
 )
 from convforge.errors import ConvforgeError, InvalidValueError
-from convforge.tasks.image_quality import psnr, ssim, to_levels
+from convforge.tasks.sr.image_quality import psnr, ssim, to_levels
 
 
 def test_imresize_reproduces_the_published_lr_images_from_their_hr_images(shared_data):
@@ -131,7 +131,7 @@ def test_the_sr_task_trains_and_scores_through_the_engine(shared_data, tmp_path)
     assert result.best()["epoch"] in (1, 2)
     scores = convforge.evaluate(str(result.run_dir), "set5", data_root=str(shared_data))
     assert scores["count"] == 5 and scores["psnr"] == pytest.approx(result.best()["val_psnr"], abs=1e-3)
-    from convforge.engine.explain_file import explain_file
+    from convforge.explain.image_file import explain_file
 
     lr_image = shared_data / "sr" / "test" / "Set5" / "x2" / "LR" / "img_001.png"
     explanation = explain_file(result.run_dir, lr_image, tmp_path / "explain")

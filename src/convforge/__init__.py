@@ -1,17 +1,18 @@
 """convforge: build, measure, train, transform, search and explain efficient convolutional networks."""
 
-from convforge.engine.detect_image import detect
+from convforge import models as _models  # noqa: E402,F401,I001 - the built-in families register themselves, once
 from convforge.engine.export import export
-from convforge.engine.predict import predict
+from convforge.engine.predict import predict, predict_files
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import evaluate, train
-from convforge.engine.upscale import upscale
 from convforge.errors import ConvforgeError, ForwardError, UnknownModelError
 from convforge.explain import LinearScope
-from convforge.profile import ProfileResult, measure_latency, profile
+from convforge.nas import search
+from convforge.profiler import ProfileResult, measure_latency, profile
 from convforge.registry import create_model, get_model_info, list_models, register_model
-from convforge.search import search
 from convforge.surgery import collapse, fuse_bn, taylor_truncate, to_parallel, to_sequential
+from convforge.tasks.detect import detect
+from convforge.tasks.sr import upscale
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "list_models",
     "measure_latency",
     "predict",
+    "predict_files",
     "profile",
     "register_model",
     "search",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
@@ -51,3 +53,8 @@ def _fsync_directory(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Atomically replace ``path`` with ``data`` as indented JSON."""
+    return write_text_atomic(path, json.dumps(data, indent=1, default=str) + "\n")

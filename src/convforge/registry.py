@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,13 +42,12 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
-_builtins_loaded = False
 
 
 def register_model(
     *,
     family: str,
-    task: str = "classification",
+    task: str = "classify",
     paper: str = "",
     input_size: tuple[int, ...] = (3, 224, 224),
     num_classes: int = 1000,
@@ -84,21 +82,12 @@ def register_model(
     return decorator
 
 
-def _load_builtin_models() -> None:
-    """Import convforge.models once, so that its families register themselves."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        importlib.import_module("convforge.models")
-        _builtins_loaded = True
-
-
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     """Registered convforge model names matching a shell-style ``pattern``, sorted.
 
-    ``task`` keeps only models of that task (``"classification"``, ...). timm and
+    ``task`` keeps only models of that task (``"classify"``, ``"detect"``, ``"sr"``). timm and
     torchvision models are not listed; use ``timm.list_models`` for those.
     """
-    _load_builtin_models()
     return sorted(
         name
         for name, info in _REGISTRY.items()
@@ -138,7 +127,7 @@ def get_model_info(name: str) -> ModelInfo:
         cfg = timm.get_pretrained_cfg(timm_name)
         input_size = tuple(getattr(cfg, "input_size", None) or (3, 224, 224))
         num_classes = getattr(cfg, "num_classes", None) or 1000
-        return ModelInfo(name, "timm", "classification", "", input_size, num_classes)
+        return ModelInfo(name, "timm", "classify", "", input_size, num_classes)
     if is_spec_path(name):
         spec = Spec.load(name)
         size = tuple(spec.input_size) or (spec.in_channels, 224, 224)
@@ -150,8 +139,7 @@ def get_model_info(name: str) -> ModelInfo:
         available = tv_models.list_models()
         if tv_name not in available:
             raise _unknown(tv_name, available, TORCHVISION_PREFIX)
-        return ModelInfo(name, "torchvision", "classification", "", (3, 224, 224), 1000)
-    _load_builtin_models()
+        return ModelInfo(name, "torchvision", "classify", "", (3, 224, 224), 1000)
     if name not in _REGISTRY:
         raise _unknown(
             name,
@@ -169,9 +157,9 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     and weights stay random unless ``pretrained=True`` (timm) or ``weights=...``
     (torchvision) is passed.
     """
-    info = get_model_info(name)
     if is_spec_path(name):
-        return build_spec(name, **overrides)
+        return build_spec(Spec.load(name), **overrides)  # the file is read once
+    info = get_model_info(name)
     if name.startswith(TIMM_PREFIX):
         import timm
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.engine.explain_file import explain_file
+from convforge.explain.image_file import explain_file
 
 
 def add_parser(subparsers) -> None:

@@ -6,10 +6,11 @@ import argparse
 
 from tqdm import tqdm
 
-from convforge.profile import profile
+from convforge.profiler import profile
 from convforge.published import PublishedFigure
 from convforge.registry import create_model, get_model_info, list_models
 from convforge.tables import human_count, text_table
+from convforge.tasks import TASKS
 
 
 def add_parser(subparsers) -> None:
@@ -19,7 +20,7 @@ def add_parser(subparsers) -> None:
         description="List registered models: name, family, task, default input, parameters, and MACs at that input.",
     )
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'simplenet*'")
-    parser.add_argument("--task", default=None, help="only models of this task, e.g. classification")
+    parser.add_argument("--task", choices=list(TASKS), default=None, help="only models of this task")
     parser.set_defaults(run=run)
 
 

@@ -7,7 +7,7 @@ import sys
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
 from convforge.errors import ConvforgeError
-from convforge.profile import CONVENTIONS, plot_profile, profile
+from convforge.profiler import CONVENTIONS, plot_profile, profile
 from convforge.registry import create_model, default_input_size
 
 

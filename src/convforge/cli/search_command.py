@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from convforge.cli.arguments import parse_count
-from convforge.search import SAMPLERS, front_table_text, search
+from convforge.nas import SAMPLERS, front_table_text, search
 from convforge.tables import human_count
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.engine.upscale import upscale
+from convforge.tasks.sr.upscale import upscale
 
 
 def add_parser(subparsers) -> None:

@@ -1,37 +1,21 @@
-"""An exponential moving average of a model's weights, for evaluation."""
+"""An exponential moving average of a model's weights, for evaluation: timm's ``ModelEmaV3``.
+
+The ``n``-th update sets ``ema = d · ema + (1 − d) · weights`` with a decay that warms up
+as ``d = min(decay, (n − 1) / (n + 9))`` (timm's warm-up with γ = 10 and power 1): the
+first update copies the weights, and early averages follow them rather than the random
+initial ones. Floating-point
+buffers (BatchNorm statistics) are averaged too; integer ones (batch counters) are copied.
+"""
 
 from __future__ import annotations
 
-import copy
-
-import torch
+from timm.utils import ModelEmaV3
 from torch import nn
 
+WARMUP_GAMMA = 10.0
+WARMUP_POWER = 1.0
 
-class ModelEma:
-    """Keeps ``ema = d · ema + (1 − d) · weights`` after every step.
 
-    The decay warms up as ``d = min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so
-    that early averages are not dominated by the random initial weights. Floating-point
-    buffers (BatchNorm statistics) are averaged the same way; integer buffers (batch
-    counters) are copied.
-    """
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.updates = 0
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        source = model.state_dict()
-        for name, value in self.module.state_dict().items():
-            new = source[name].detach()
-            if value.dtype.is_floating_point:
-                value.mul_(decay).add_(new, alpha=1 - decay)
-            else:
-                value.copy_(new)
+def build_ema(model: nn.Module, decay: float) -> ModelEmaV3:
+    """An EMA of ``model``'s weights; call ``ema.update(model, step=n)`` after the ``n``-th optimiser step."""
+    return ModelEmaV3(model, decay=decay, use_warmup=True, warmup_gamma=WARMUP_GAMMA, warmup_power=WARMUP_POWER)

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from convforge.engine.loading import load_trained
 from convforge.errors import ConvforgeError
+from convforge.runs.loading import load_trained
 
 FORMATS = ("onnx",)
 PARITY_TOLERANCE = 1e-4  # |onnx − torch| ≤ tol · (1 + |torch|), element-wise

@@ -1,25 +1,51 @@
-"""``convforge.predict``: run a trained classifier on image files."""
+"""``convforge.predict``: a trained model's answer for image files, whatever its task.
+
+The run records its task; the task prepares each image as the model was trained on it,
+and says what the answer is (classes, boxes, an enlarged image) and what it writes.
+"""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 from convforge.data.image_file import read_image
-from convforge.engine.loading import load_trained
 from convforge.errors import ConvforgeError
-from convforge.tasks.classification import prepare_image, top_classes
+from convforge.runs.loading import TrainedModel, load_trained
+from convforge.tasks import Predictions, Task, get_task
 
 
-def predict(checkpoint: str | Path, image: str | Path, top_k: int = 5) -> list[tuple[str, float]]:
-    """The ``top_k`` classes a trained classifier gives ``image``, with probabilities (0–1), best first."""
-    if top_k < 1:
-        raise ConvforgeError(f"top_k must be a positive integer, got {top_k}")
-    trained = load_trained(checkpoint)
-    config = trained.config
-    if config["recipe"]["task"] != "classify":
-        raise ConvforgeError(f"{trained.checkpoint} is a {config['recipe']['task']} model; predict handles classifiers")
-    kwargs = config.get("model_kwargs") or {}
-    channels = int(kwargs.get("in_chans", len(config["mean"])))
-    size = tuple(config.get("input_size") or (channels, 32, 32))
-    batch = prepare_image(read_image(image), (channels, *size[-2:]), tuple(config["mean"]), tuple(config["std"]))
-    return top_classes(trained.model, batch, config.get("classes") or [], top_k)
+def _task_of(trained: TrainedModel, options: dict[str, Any], method: str) -> Task:
+    """The run's task, after checking that it takes ``options``."""
+    task = get_task(trained.task)
+    allowed = [n for n in inspect.signature(getattr(task, method)).parameters if n not in ("trained", "image",
+                                                                                           "paths", "out")]  # fmt: skip
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        takes = f"takes the options {', '.join(allowed)}" if allowed else "takes no options"
+        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model, whose prediction {takes}; "
+                             f"got {', '.join(unknown)}")  # fmt: skip
+    return task
+
+
+def predict(checkpoint: str | Path | TrainedModel, image: str | Path, **options: Any) -> Any:
+    """What a trained run (or checkpoint) makes of the image file ``image``.
+
+    A classifier gives its most probable classes with probabilities (``top_k=5``), a
+    detector its objects (``conf``, ``iou``, ``max_det``), a super-resolution model the
+    enlarged image (float 0–1, C×H×W).
+    """
+    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    return _task_of(trained, options, "predict").predict(trained, read_image(image), **options)
+
+
+def predict_files(checkpoint: str | Path | TrainedModel, images: list[str | Path], out: str | Path | None = None,
+                  **options: Any) -> Predictions:  # fmt: skip
+    """Predict every image file; what the task draws or makes is written into ``out`` (its default: the run's
+    ``predict/`` folder for tasks that write images)."""
+    if not images:
+        raise ConvforgeError("name at least one image file to predict")
+    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    task = _task_of(trained, options, "predict_files")
+    return task.predict_files(trained, [Path(p) for p in images], Path(out) if out is not None else None, **options)

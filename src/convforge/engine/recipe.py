@@ -1,52 +1,38 @@
 """Training recipes: every knob of a run, validated before any work starts.
 
 A recipe is built from defaults, then a YAML file, then keyword overrides (the
-command line), and is written in full to the run's ``config.yaml``.
+command line), and is written in full to the run's ``config.yaml``. The fields every
+task shares live here; each task adds its own (:attr:`Task.settings_class`), held in
+:attr:`Recipe.task_settings`. Files and overrides name both kinds flat
+(``epochs: 10``, ``scale: 4``).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from convforge.errors import ConvforgeError, InvalidValueError
-from convforge.tasks import TASKS
+from convforge.errors import InvalidValueError
+from convforge.field_checks import check_bools, check_ints, check_numbers, check_range, rejected
+from convforge.mapping_file import read_mapping
+from convforge.tasks import TASKS, TaskSettings
 
 OPTIMIZERS = ("sgd", "adamw", "adadelta")
 SCHEDULES = ("cosine", "step", "onecycle", "constant")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 2e-3, "adadelta": 0.1}
+DEFAULT_TASK = "classify"
 
 
 @dataclass
 class Recipe:
-    """How to train: data, optimisation, regularisation, speed and bookkeeping."""
+    """How to train: data, optimisation, regularisation, speed and bookkeeping, plus the task's own settings."""
 
     # data
-    data: str = "fashion-mnist"
+    data: str | None = None  # None = the task's default dataset
     data_root: str | None = None
     train_subset: int = 0  # 0 = every training example
     val_subset: int = 0  # 0 = the whole test split
-    crop_padding: int = 2
-    flip: bool = True
-    cutout: int = 0
-    image_size: int = 224  # ImageFolder data: training crops and evaluation size
-    workers: int = 2  # ImageFolder data: DataLoader worker processes
-    # super-resolution data (task sr)
-    scale: int = 2
-    patch_size: int = 32  # LR pixels a side; HR patches are scale times larger
-    patches_per_image: int = 32  # random patches drawn from every training image per epoch
-    val_data: str = "set5"
-    # detection (task detect): augmentation and loss gains; image_size is the square input side
-    zoom: float = 0.5  # random zoom in [1 - zoom, 1 + zoom]
-    translate: float = 0.1  # random shift, as a fraction of the image side
-    hsv: list[float] = field(default_factory=lambda: [0.015, 0.7, 0.4])  # hue, saturation, value gains
-    box_gain: float = 7.5
-    cls_gain: float = 0.5
-    dfl_gain: float = 1.5
     # optimisation
     epochs: int = 10
     batch_size: int = 128
@@ -60,7 +46,6 @@ class Recipe:
     milestones: list[int] = field(default_factory=lambda: [])  # for sched=step; default: 50 % and 75 %
     gamma: float = 0.1
     # regularisation and stability
-    label_smoothing: float = 0.0
     ema_decay: float = 0.0  # 0 = no EMA of weights
     grad_clip: float = 0.0  # 0 = no clipping (max global L2 norm otherwise)
     # speed
@@ -70,99 +55,108 @@ class Recipe:
     device: str = "auto"
     # bookkeeping
     seed: int = 0
-    task: str = "classify"
+    task: str = DEFAULT_TASK
     project: str = "runs"
     name: str | None = None
+    # the task's own fields (scale, image_size, box_gain, ...)
+    task_settings: TaskSettings = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.task in TASKS:
+            task = TASKS[self.task]
+            if self.task_settings is None:
+                self.task_settings = task.settings_class()
+            if self.data is None:
+                self.data = task.default_data
+
+    @staticmethod
+    def shared_fields() -> tuple[str, ...]:
+        """The fields every task has."""
+        return tuple(f.name for f in fields(Recipe) if f.name != "task_settings")
+
+    @classmethod
+    def field_names(cls, task: str = DEFAULT_TASK) -> tuple[str, ...]:
+        """Every field a recipe of ``task`` takes: the shared ones, then the task's own."""
+        return cls.shared_fields() + (TASKS[task].settings_class.field_names() if task in TASKS else ())
 
     @classmethod
     def from_sources(cls, yaml_file: str | Path | None = None, defaults: dict[str, Any] | None = None,
                      **overrides: Any) -> Recipe:  # fmt: skip
-        """The field defaults, then ``defaults`` (e.g. the model's task), then a YAML recipe file, then ``overrides``
-        (None values are ignored)."""
-        values: dict[str, Any] = dict(defaults or {})
+        """The field defaults, then ``defaults`` (e.g. what the model implies), then a YAML recipe file, then
+        ``overrides`` (None values are ignored)."""
+        values: dict[str, Any] = {}
         if yaml_file is not None:
-            try:
-                loaded = yaml.safe_load(Path(yaml_file).read_text()) or {}
-            except (OSError, yaml.YAMLError) as err:
-                raise ConvforgeError(f"could not read the recipe {yaml_file}: {err}") from None
-            if not isinstance(loaded, dict):
-                raise InvalidValueError(f"the recipe {yaml_file} must be a mapping of field: value")
-            values.update(loaded)
+            values.update(read_mapping(yaml_file, "recipe", InvalidValueError))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        defaults = dict(defaults or {})
+        task = values.get("task", defaults.get("task", DEFAULT_TASK))
+        known = set(cls.field_names(task))  # a model's defaults for its own task do not bind another task
+        return cls.from_values({**{k: v for k, v in defaults.items() if k in known}, **values})
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], ignore_other_tasks: bool = False) -> Recipe:
+        """A validated recipe from flat ``{field: value}``; a field no task knows, or one of another task, is
+        refused by name (``ignore_other_tasks`` drops the latter: a config written when every field was shared)."""
+        values = dict(values)
+        task_name = values.get("task", DEFAULT_TASK)
+        if task_name not in TASKS:
+            raise rejected("task", task_name, f"use one of {', '.join(TASKS)}")
+        task = TASKS[task_name]
+        own = set(task.settings_class.field_names())
+        shared = set(cls.shared_fields())
+        others = {name: t for t, other in TASKS.items() if t != task_name
+                  for name in other.settings_class.field_names()}  # fmt: skip
+        misplaced = sorted((set(values) - shared - own) & set(others))
+        if ignore_other_tasks:
+            for name in misplaced:
+                values.pop(name)
+        elif misplaced:
+            where = ", ".join(f"{name} ({others[name]})" for name in misplaced)
+            raise InvalidValueError(f"recipe field(s) {where} belong to another task, not {task_name}; "
+                                    f"{task_name}'s own fields: {', '.join(sorted(own)) or 'none'}")  # fmt: skip
+        unknown = sorted(set(values) - shared - own)
         if unknown:
             raise InvalidValueError(
-                f"unknown recipe field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}"
+                f"unknown recipe field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(shared | own))}"
             )
-        recipe = cls(**values)
+        settings = task.settings_class(**{k: v for k, v in values.items() if k in own})
+        recipe = cls(**{k: v for k, v in values.items() if k in shared}, task_settings=settings)
         recipe.validate()
         return recipe
 
     def validate(self) -> None:
         """Reject a bad value, naming the field, the value and what is allowed."""
-
-        def bad(name: str, allowed: str) -> None:
-            raise InvalidValueError(f"recipe field {name} = {getattr(self, name)!r} is not allowed; {allowed}")
-
-        for name in ("lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "label_smoothing", "ema_decay",
-                     "gamma", "zoom", "translate", "box_gain", "cls_gain", "dfl_gain"):  # fmt: skip
-            value = getattr(self, name)
-            if value is None and name == "lr":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                bad(name, "use a finite number")
-            if abs(value) > 1e30:
-                bad(name, "use a number of sensible size (at most 1e30)")
-        if not isinstance(self.milestones, list):
-            bad("milestones", "use a list of epochs, e.g. [30, 60]")
-        for name in ("flip", "compile"):
-            if not isinstance(getattr(self, name), bool):
-                bad(name, "use true or false")
-        if self.opt not in OPTIMIZERS:
-            bad("opt", f"use one of {', '.join(OPTIMIZERS)}")
-        if self.sched not in SCHEDULES:
-            bad("sched", f"use one of {', '.join(SCHEDULES)}")
         if self.task not in TASKS:
-            bad("task", f"use one of {', '.join(TASKS)}")
-        if not isinstance(self.scale, int) or isinstance(self.scale, bool) or not 2 <= self.scale <= 8:
-            bad("scale", "use an integer from 2 to 8")
-        for name in ("epochs", "batch_size", "image_size", "patch_size", "patches_per_image"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                bad(name, "use a positive integer")
-        for name in ("train_subset", "val_subset", "crop_padding", "cutout", "seed", "workers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                bad(name, "use an integer >= 0")
+            raise rejected("task", self.task, f"use one of {', '.join(TASKS)}")
+        check_numbers(self, "lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "ema_decay", "gamma")
+        if not isinstance(self.milestones, list):
+            raise rejected("milestones", self.milestones, "use a list of epochs, e.g. [30, 60]")
+        check_bools(self, "compile", "nesterov")
+        if self.opt not in OPTIMIZERS:
+            raise rejected("opt", self.opt, f"use one of {', '.join(OPTIMIZERS)}")
+        if self.sched not in SCHEDULES:
+            raise rejected("sched", self.sched, f"use one of {', '.join(SCHEDULES)}")
+        if not isinstance(self.data, str) or not self.data:
+            raise rejected("data", self.data, "name a dataset or a folder")
+        check_ints(self, "epochs", "batch_size")
+        check_ints(self, "train_subset", "val_subset", "seed", minimum=0)
         if self.lr is not None and not self.lr > 0:
-            bad("lr", "use a positive number")
+            raise rejected("lr", self.lr, "use a positive number")
         for name in ("weight_decay", "grad_clip", "warmup_epochs", "momentum"):
             if not getattr(self, name) >= 0:
-                bad(name, "use a number >= 0")
-        if not 0 <= self.zoom < 1:
-            bad("zoom", "use a number in [0, 1)")
-        if not 0 <= self.translate <= 0.5:
-            bad("translate", "use a fraction in [0, 0.5]")
-        for name in ("box_gain", "cls_gain", "dfl_gain"):
-            if not getattr(self, name) >= 0:
-                bad(name, "use a number >= 0")
-        hsv_ok = isinstance(self.hsv, list) and len(self.hsv) == 3
-        if not hsv_ok or any(isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g <= 1
-                             for g in self.hsv):  # fmt: skip
-            bad("hsv", "use three gains in [0, 1] for hue, saturation and value, e.g. [0.015, 0.7, 0.4]")
-        if self.task == "detect" and self.image_size % 32:
-            bad("image_size", "use a multiple of 32 for detection (the head's coarsest stride)")
-        if not 0 <= self.label_smoothing < 1:
-            bad("label_smoothing", "use a number in [0, 1)")
+                raise rejected(name, getattr(self, name), "use a number >= 0")
         if not 0 <= self.ema_decay < 1:
-            bad("ema_decay", "use 0 (off) or a decay in (0, 1), e.g. 0.999")
+            raise rejected("ema_decay", self.ema_decay, "use 0 (off) or a decay in (0, 1), e.g. 0.999")
         if self.warmup_epochs >= self.epochs:
-            bad("warmup_epochs", f"use fewer than epochs ({self.epochs})")
-        if not 0 < self.gamma <= 1:
-            bad("gamma", "use a factor in (0, 1]")
+            raise rejected("warmup_epochs", self.warmup_epochs, f"use fewer than epochs ({self.epochs})")
+        check_range(self, "gamma", 0, 1)
+        if not self.gamma > 0:
+            raise rejected("gamma", self.gamma, "use a factor in (0, 1]")
         if any(not isinstance(m, int) or not 0 < m < self.epochs for m in self.milestones):
-            bad("milestones", f"use epochs between 1 and {self.epochs - 1}")
+            raise rejected("milestones", self.milestones, f"use epochs between 1 and {self.epochs - 1}")
         if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
-            bad("device", "use auto, cpu or cuda[:N]")
+            raise rejected("device", self.device, "use auto, cpu or cuda[:N]")
+        self.task_settings.validate(self.epochs)
 
     @property
     def learning_rate(self) -> float:
@@ -170,4 +164,7 @@ class Recipe:
         return self.lr if self.lr is not None else DEFAULT_LR[self.opt]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field, flat: the shared ones, then the task's own (as ``config.yaml`` holds them)."""
+        shared = {name: getattr(self, name) for name in self.shared_fields()}
+        shared = {k: list(v) if isinstance(v, list) else v for k, v in shared.items()}  # not shared with the recipe
+        return {**shared, **self.task_settings.to_dict()}

@@ -20,18 +20,21 @@ from torch import nn
 from tqdm import tqdm
 
 from convforge.atomic import write_atomic
-from convforge.engine.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.engine.curves import plot_curves
 from convforge.engine.distributed import DistContext, broadcast_object, init_distributed, shutdown, sum_across_ranks
-from convforge.engine.ema import ModelEma
+from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
-from convforge.engine.recipe import Recipe
-from convforge.engine.run_dir import RunDir
+from convforge.engine.recipe import DEFAULT_TASK, Recipe
 from convforge.errors import ConvforgeError
-from convforge.profile import profile
+from convforge.profiler import profile
 from convforge.registry import create_model, get_model_info
+from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
+from convforge.runs.loading import load_trained
+from convforge.runs.run_dir import RunDir
 from convforge.tables import format_metric
-from convforge.tasks import get_task
+from convforge.tasks import TASKS, get_task
+
+FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 
 
 class NonFiniteLossError(ConvforgeError):
@@ -107,35 +110,28 @@ def train(
         overrides["data"] = data
     name = model if isinstance(model, str) else None
     if isinstance(recipe, Recipe):
-        recipe = Recipe.from_sources(None, **{**recipe.to_dict(), **overrides})
+        recipe = Recipe.from_values({**recipe.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
     else:
         recipe = Recipe.from_sources(recipe, defaults=_model_defaults(name), **overrides)
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
     return trainer.run()
 
 
-# a registered model's task -> the recipe's task name
-_RECIPE_TASKS = {"detection": "detect", "detect": "detect", "super_resolution": "sr"}
-
-
 def _model_defaults(name: str | None) -> dict[str, Any]:
-    """Recipe defaults a named model implies: its task, and for detectors its input side."""
+    """Recipe defaults a named model implies: its task, and what that task takes from the model."""
     if name is None:
         return {}
     info = get_model_info(name)
-    task = _RECIPE_TASKS.get(info.task)
-    if task is None:
+    if info.task not in TASKS:
         return {}
-    defaults: dict[str, Any] = {"task": task}
-    if task == "detect":
-        defaults["image_size"] = int(info.input_size[-1])
-    return defaults
+    return {"task": info.task, **get_task(info.task).recipe_defaults(info)}
 
 
 def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict[str, Any]) -> TrainResult:
     run = RunDir.open(path)
     config = run.read_config()
-    recipe = Recipe.from_sources(None, **{**config["recipe"], **overrides})
+    recipe = Recipe.from_values({**config["recipe"], **{k: v for k, v in overrides.items() if v is not None}},
+                                ignore_other_tasks=True)  # fmt: skip
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
     trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run)
@@ -148,29 +144,31 @@ def evaluate(
     *,
     data_root: str | None = None,
     batch_size: int = 256,
-    task: str = "classify",
-    scale: int = 2,
+    task: str | None = None,
     use_ema: bool = True,
+    **settings: Any,
 ) -> dict[str, float]:
-    """Score a model on the test split of ``data`` (for ``task="sr"``: on its images, at ``scale``).
+    """Score a model on the test split of ``data`` (by default, the data its run validated on).
 
     ``model`` is a module, a checkpoint file or a run directory (its best checkpoint,
-    EMA weights when present). Returns the task's metrics (classification: loss, top1,
-    top5 in %, and the example count).
+    EMA weights when present). A module is scored as a ``task`` model (default:
+    classification), with that task's ``settings`` (``scale=4`` for super-resolution).
+    Returns the task's metrics (classification: loss, top1, top5 in %) and the example count.
     """
-    from convforge.engine.loading import load_trained
-
-    recipe_fields: dict[str, Any] = {"batch_size": batch_size, "task": task, "scale": scale}
     if not isinstance(model, nn.Module):
         loaded = load_trained(model, use_ema=use_ema)
-        trained = loaded.config["recipe"]
+        values = {**loaded.config["recipe"], **settings}
+        if task is not None and task != values["task"]:
+            raise ConvforgeError(f"{loaded.checkpoint} is a {values['task']} model, not a {task} model")
         model = loaded.model
-        kept = ("task", "image_size", "scale", "data", "val_data", "box_gain", "cls_gain", "dfl_gain")
-        recipe_fields.update({k: trained[k] for k in kept if k in trained})
-        data_root = data_root or trained.get("data_root")
+        data_root = data_root or values.get("data_root")
     elif data is None:
         raise ConvforgeError("name the dataset to evaluate on (data=...)")
-    recipe = Recipe.from_sources(None, data_root=data_root, **recipe_fields)
+    else:
+        values = {"task": task or DEFAULT_TASK, **settings}
+    # the whole test split, whatever subset the run validated on
+    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root, "val_subset": 0},
+                                ignore_other_tasks=True)  # fmt: skip
     task_impl = get_task(recipe.task)
     batches = task_impl.build_eval_data(recipe, data)
     device = next(model.parameters()).device
@@ -238,7 +236,8 @@ class _Trainer:
                 f"each process sees; lower --batch"
             )
         self.scheduler = build_scheduler(self.optimizer, recipe, self.steps_per_epoch)
-        self.ema = ModelEma(model, recipe.ema_decay) if recipe.ema_decay else None
+        self.ema = build_ema(model, recipe.ema_decay) if recipe.ema_decay else None
+        self.ema_updates = 0
         self.amp = recipe.amp if recipe.amp is not None else self.device.type == "cuda"
         self.train_model: nn.Module = model
         if self.ctx.enabled:
@@ -293,7 +292,7 @@ class _Trainer:
         self.scheduler.load_state_dict(ckpt.meta["scheduler"])
         if self.ema is not None and ckpt.tensors["ema"]:
             self.ema.module.load_state_dict(ckpt.tensors["ema"])
-            self.ema.updates = int(ckpt.meta.get("ema_updates", 0))
+            self.ema_updates = int(ckpt.meta.get("ema_updates", 0))
         torch.set_rng_state(ckpt.tensors["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in ckpt.tensors["rng"]:
             torch.cuda.set_rng_state(ckpt.tensors["rng"]["cuda"], self.device)
@@ -321,7 +320,10 @@ class _Trainer:
         loader.set_epoch(epoch)
         self.train_model.train()
         start = time.perf_counter()
-        loss_sum, seen = 0.0, 0
+        # the losses stay on the device: the host reads them once every FINITE_CHECK_STEPS steps, not twice a step
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        unchecked: list[torch.Tensor] = []
+        seen = 0
         bar = tqdm(
             loader,
             total=self.steps_per_epoch,
@@ -333,13 +335,6 @@ class _Trainer:
         for step, batch in enumerate(bar):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.amp)):
                 loss, count = self.task.training_loss(self.train_model, batch, recipe, self.device)
-            if not self._all_finite(loss):
-                last = self.run_dir.checkpoint("last")
-                kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.exists() else "no epoch finished"
-                raise NonFiniteLossError(
-                    f"the training loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training stopped "
-                    f"and {kept}. Lower the learning rate (now {recipe.learning_rate}) or set grad_clip"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip:
@@ -348,14 +343,18 @@ class _Trainer:
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this step used
             self.scheduler.step()
             if self.ema is not None:
-                self.ema.update(_unwrap(self.model))
-            loss_sum += loss.item() * count
+                self.ema_updates += 1
+                self.ema.update(_unwrap(self.model), step=self.ema_updates)
+            unchecked.append(loss.detach())
+            loss_sum += loss.detach().double() * count
             seen += count
-            if step % 10 == 0:
+            if len(unchecked) == FINITE_CHECK_STEPS or step + 1 == self.steps_per_epoch:
+                self._check_finite(unchecked, epoch, step + 1 - len(unchecked))
+                unchecked.clear()
                 rate = seen * self.ctx.world_size / max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}")
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", img_s=f"{rate:.0f}")
         train_time = time.perf_counter() - start
-        train_sums = sum_across_ranks({"loss_sum": loss_sum, "count": seen}, self.ctx, self.device)
+        train_sums = sum_across_ranks({"loss_sum": loss_sum.item(), "count": seen}, self.ctx, self.device)
         metrics = self._validate()
         row = {
             "epoch": epoch + 1,
@@ -370,12 +369,23 @@ class _Trainer:
             self._save(epoch + 1, row)
             print(_epoch_line(row, recipe.epochs), flush=True)
 
-    def _all_finite(self, loss: torch.Tensor) -> bool:
-        """Whether the loss is finite on every rank (so that all ranks stop together)."""
-        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    def _check_finite(self, losses: list[torch.Tensor], epoch: int, first_step: int) -> None:
+        """Stop the run, keeping the last checkpoint, when one of ``losses`` (steps ``first_step`` + 1, ...) is
+        NaN or infinite on any rank (so that all ranks stop together)."""
+        values = torch.stack(losses).float()
+        finite = torch.isfinite(values)
+        flag = finite.all().to(torch.float32).reshape(1)
         if self.ctx.enabled:
-            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-        return bool(finite.item())
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        if bool(flag.item()):
+            return
+        bad = int((~finite).nonzero()[0, 0]) if not finite.all() else 0
+        last = self.run_dir.checkpoint("last")
+        kept = f"the last good checkpoint is {last} (epoch {epoch})" if last.exists() else "no epoch finished"
+        raise NonFiniteLossError(
+            f"the training loss became {values[bad].item()} at epoch {epoch + 1}, step {first_step + bad + 1}; "
+            f"training stopped and {kept}. Lower the learning rate (now {self.recipe.learning_rate}) or set grad_clip"
+        )
 
     def _validate(self) -> dict[str, float]:
         model = self.ema.module if self.ema is not None else self.model
@@ -390,7 +400,7 @@ class _Trainer:
             "epoch": epoch,
             "metrics": row,
             "rows": self.rows,
-            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "ema_updates": self.ema_updates,
             "best": {"epoch": best["epoch"], primary: best[primary]},
             "scheduler": self.scheduler.state_dict(),
             "model": self.model_name,

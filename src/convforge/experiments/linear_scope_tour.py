@@ -236,8 +236,8 @@ def run_tour(
     """
     from convforge.data import load_dataset
     from convforge.data.super_resolution import load_sr_images
-    from convforge.engine.loading import load_trained
     from convforge.registry import create_model
+    from convforge.runs.loading import load_trained
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
 from convforge.figures import pyplot, save_figure
 from convforge.overrides import parse_overrides
-from convforge.profile import profile
+from convforge.profiler import profile
+from convforge.registry import get_model_info
 from convforge.tables import human_count, text_table
 
 _SPEC = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<overrides>[^\[\]]*)\])?$")
@@ -50,7 +51,7 @@ class ModelSpec:
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(recipe overrides, model overrides)."""
-        recipe_fields = {f.name for f in fields(Recipe)}
+        recipe_fields = set(Recipe.field_names(get_model_info(self.name).task))
         recipe = {k: v for k, v in self.overrides.items() if k in recipe_fields}
         return recipe, {k: v for k, v in self.overrides.items() if k not in recipe_fields}
 

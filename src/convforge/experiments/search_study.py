@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import convforge
-from convforge.engine.checkpoint import load_checkpoint
-from convforge.search import SearchResult, SearchSpace, TrialRow, search
-from convforge.search.report import _describe, plot_front
+from convforge.nas import SearchResult, SearchSpace, TrialRow, search
+from convforge.nas.report import _describe, plot_front
+from convforge.registry import get_model_info
+from convforge.runs.checkpoint import load_checkpoint
+from convforge.runs.run_dir import RunDir
 from convforge.tables import human_count, markdown_table
 
 RECIPE: dict[str, Any] = {"epochs": 2, "train_subset": 6000, "val_subset": 2000, "batch_size": 64, "opt": "adamw",
@@ -39,9 +41,9 @@ def run_study(space: str, trials: int, workers: int, project: str, seed: int) ->
         results[sampler] = search(space, "fashion-mnist", trials=trials, sampler=sampler, max_macs=baseline_macs,
                                   workers=workers, study=f"fashion-{sampler}", project=project, seed=seed,
                                   **RECIPE)  # fmt: skip
-    baseline_dir = Path(project) / "baseline" / "classify" / BASELINE
+    baseline_dir = RunDir.path_for(Path(project) / "baseline", get_model_info(BASELINE).task, BASELINE)
     if (baseline_dir / "checkpoints" / "best.safetensors").is_file():  # trained by an earlier run of this study
-        from convforge.engine.loading import load_trained
+        from convforge.runs.loading import load_trained
 
         baseline_model = load_trained(baseline_dir).model
         baseline_val = load_checkpoint(baseline_dir / "checkpoints" / "best.safetensors").meta["best"]["val_top1"]

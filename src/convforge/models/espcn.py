@@ -34,7 +34,7 @@ class ESPCN(nn.Module):
         return self.body(x)
 
 
-@register_model(family="espcn", task="super_resolution", paper=PAPER, input_size=(1, 360, 640), num_classes=0)
+@register_model(family="espcn", task="sr", paper=PAPER, input_size=(1, 360, 640), num_classes=0)
 def espcn(scale: int = 2, in_chans: int = 1, features: tuple[int, int] = (64, 32)) -> ESPCN:
     """ESPCN for ×``scale`` on one channel; the default input is a 360p frame (→ 720p at ×2)."""
     return ESPCN(scale, in_chans, tuple(features))

@@ -32,7 +32,7 @@ class FSRCNN(nn.Module):
         return self.upsample(self.body(x))
 
 
-@register_model(family="fsrcnn", task="super_resolution", paper=PAPER, input_size=(1, 360, 640), num_classes=0)
+@register_model(family="fsrcnn", task="sr", paper=PAPER, input_size=(1, 360, 640), num_classes=0)
 def fsrcnn(scale: int = 2, in_chans: int = 1, d: int = 56, s: int = 12, m: int = 4) -> FSRCNN:
     """FSRCNN(56, 12, 4) for ×``scale`` on one channel; the default input is a 360p frame."""
     return FSRCNN(scale, in_chans, d, s, m)

@@ -46,18 +46,34 @@ def counting_form(model: nn.Module) -> nn.Module:
     return fuse_bn(model, where=is_conv_unit)
 
 
-def _register(name: str, variant: str, size: int, doc: str) -> None:
-    def factory(num_classes: int = 80, in_chans: int = 3) -> SpecModel:
-        return build_spec(spec_path(variant), num_classes=num_classes, in_chans=in_chans)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = doc
-    register_model(family="leyolo", task="detection", paper=PAPER, input_size=(3, size, size),
-                   num_classes=80)(factory)  # fmt: skip
-    globals()[name] = factory
+def _build(variant: str, num_classes: int, in_chans: int) -> SpecModel:
+    return build_spec(spec_path(variant), num_classes=num_classes, in_chans=in_chans)
 
 
-_register("leyolo_nano", "nano", 320, "LeYOLO-Nano (width 1.0), 0.66 GFLOPs at 320.")
-_register("leyolo_small", "small", 480, "LeYOLO-Small (width 1.33), 2.53 GFLOPs at 480, 4.51 at 640.")
-_register("leyolo_medium", "medium", 640, "LeYOLO-Medium (width 1.33), 5.8 GFLOPs at 640.")
-_register("leyolo_large", "medium", 768, "LeYOLO-Large: the Medium network at 768 pixels, 8.4 GFLOPs.")
+def _register(size: int):
+    """Register a LeYOLO variant at its published input size, as a detection model."""
+    return register_model(family="leyolo", task="detect", paper=PAPER, input_size=(3, size, size), num_classes=80)
+
+
+@_register(320)
+def leyolo_nano(num_classes: int = 80, in_chans: int = 3) -> SpecModel:
+    """LeYOLO-Nano (width 1.0), 0.66 GFLOPs at 320."""
+    return _build("nano", num_classes, in_chans)
+
+
+@_register(480)
+def leyolo_small(num_classes: int = 80, in_chans: int = 3) -> SpecModel:
+    """LeYOLO-Small (width 1.33), 2.53 GFLOPs at 480, 4.51 at 640."""
+    return _build("small", num_classes, in_chans)
+
+
+@_register(640)
+def leyolo_medium(num_classes: int = 80, in_chans: int = 3) -> SpecModel:
+    """LeYOLO-Medium (width 1.33), 5.8 GFLOPs at 640."""
+    return _build("medium", num_classes, in_chans)
+
+
+@_register(768)
+def leyolo_large(num_classes: int = 80, in_chans: int = 3) -> SpecModel:
+    """LeYOLO-Large: the Medium network at 768 pixels, 8.4 GFLOPs."""
+    return _build("medium", num_classes, in_chans)

@@ -46,24 +46,41 @@ class SESR(nn.Module):
         return F.pixel_shuffle(out, self.scale).clamp(0, 1)
 
 
-def _register(name: str, m: int, features: int, expansion: int, macs: str) -> None:
-    def factory(scale: int = 2, in_chans: int = 1, expansion: int = expansion, mode: str = "collapsed") -> SESR:
-        return SESR(m, features, expansion, scale, in_chans, mode)
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"SESR with m = {m}, f = {features}, p = {expansion}; ×2 by default (scale=3 or 4 too)."
-    register_model(family="sesr", task="super_resolution", paper=PAPER, input_size=(1, 360, 640), num_classes=0,
-                   published={"macs": macs})(factory)  # fmt: skip
-    globals()[name] = factory
+def _register(macs: str):
+    """Register a SESR variant with the MACs the paper prints for it."""
+    return register_model(family="sesr", task="sr", paper=PAPER, input_size=(1, 360, 640), num_classes=0,
+                          published={"macs": macs})  # fmt: skip
 
 
 # MACs for ×2 from 360p to 720p, as the paper prints them (the collapsed network's; the training form adds
-# the small cost of composing its kernels, 0.1 %)
-for _name, _m, _f, _p, _macs in [
-    ("sesr_m3", 3, 16, 256, "2.05G"),
-    ("sesr_m5", 5, 16, 256, "3.1G"),
-    ("sesr_m7", 7, 16, 256, "4.2G"),
-    ("sesr_m11", 11, 16, 64, "6.3G"),
-    ("sesr_xl", 11, 32, 64, "24G"),
-]:
-    _register(_name, _m, _f, _p, _macs)
+# the small cost of composing its kernels, 0.1 %). Every variant is ×2 by default (scale=3 or 4 too).
+
+
+@_register("2.05G")
+def sesr_m3(scale: int = 2, in_chans: int = 1, expansion: int = 256, mode: str = "collapsed") -> SESR:
+    """SESR with m = 3, f = 16, p = 256."""
+    return SESR(3, 16, expansion, scale, in_chans, mode)
+
+
+@_register("3.1G")
+def sesr_m5(scale: int = 2, in_chans: int = 1, expansion: int = 256, mode: str = "collapsed") -> SESR:
+    """SESR with m = 5, f = 16, p = 256."""
+    return SESR(5, 16, expansion, scale, in_chans, mode)
+
+
+@_register("4.2G")
+def sesr_m7(scale: int = 2, in_chans: int = 1, expansion: int = 256, mode: str = "collapsed") -> SESR:
+    """SESR with m = 7, f = 16, p = 256."""
+    return SESR(7, 16, expansion, scale, in_chans, mode)
+
+
+@_register("6.3G")
+def sesr_m11(scale: int = 2, in_chans: int = 1, expansion: int = 64, mode: str = "collapsed") -> SESR:
+    """SESR with m = 11, f = 16, p = 64."""
+    return SESR(11, 16, expansion, scale, in_chans, mode)
+
+
+@_register("24G")
+def sesr_xl(scale: int = 2, in_chans: int = 1, expansion: int = 64, mode: str = "collapsed") -> SESR:
+    """SESR-XL: m = 11, f = 32, p = 64."""
+    return SESR(11, 32, expansion, scale, in_chans, mode)

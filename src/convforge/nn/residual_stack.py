@@ -23,36 +23,37 @@ from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
+from timm.layers import create_act_layer, get_act_layer
 from torch import nn
 
 from convforge.errors import InvalidValueError
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "hardswish": nn.Hardswish,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity,
-}
+# activation names a residual branch takes; timm.layers builds them (``hardswish`` is timm's ``hard_swish``)
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "tanh", "sigmoid", "identity")
+_TIMM_NAMES = {"hardswish": "hard_swish"}
 NORMS = ("batch", "none")
-# element-wise activations without parameters: one call on all branches at once equals one per branch
-_FUSABLE_ACTIVATIONS = tuple(ACTIVATIONS.values()) + (nn.Mish, nn.Softplus, nn.Hardsigmoid, nn.Hardtanh)
 
 
 def make_activation(act: str | type[nn.Module] | nn.Module) -> nn.Module:
-    """An activation module from a name in :data:`ACTIVATIONS`, a module class or a module."""
+    """An activation module from a name in :data:`ACTIVATIONS` (built by ``timm.layers.create_act_layer``),
+    a module class or a module."""
     if isinstance(act, nn.Module):
         return act
     if isinstance(act, type) and issubclass(act, nn.Module):
         return act()
     if isinstance(act, str) and act.lower() in ACTIVATIONS:
-        return ACTIVATIONS[act.lower()]()
+        return create_act_layer(_TIMM_NAMES.get(act.lower(), act.lower()))
     raise InvalidValueError(f"activation {act!r} is not known; use one of {', '.join(ACTIVATIONS)} or a module class")
+
+
+def _is_elementwise_activation(act: nn.Module) -> bool:
+    """Whether ``act`` is a parameter-free element-wise activation, so one call on all branches at once equals one
+    call per branch."""
+    return type(act) in _ELEMENTWISE and next(act.parameters(), None) is None
+
+
+_ELEMENTWISE = {get_act_layer(_TIMM_NAMES.get(n, n)) for n in ACTIVATIONS} | {
+    nn.GELU, nn.Sigmoid, nn.Tanh, nn.Mish, nn.Softplus, nn.Hardsigmoid, nn.Hardtanh}  # fmt: skip
 
 
 class ResidualBranch(nn.Module):
@@ -242,7 +243,7 @@ def _fusion_blocker(branches: list[nn.Module]) -> str | None:
         if any(bn_key(b.norm) != bn_key(first.norm) for b in branches):
             return "the BatchNorm settings differ between branches"
     act_type = type(first.act)
-    if act_type not in _FUSABLE_ACTIVATIONS or any(p is not None for p in first.act.parameters()):
+    if not _is_elementwise_activation(first.act):
         return f"the activation {act_type.__name__} is not a parameter-free element-wise one"
     if any(type(b.act) is not act_type or repr(b.act) != repr(first.act) for b in branches):
         return "the activations differ between branches"

@@ -24,9 +24,9 @@ def collapse(model: nn.Module) -> nn.Module:
         raise ConvforgeError(f"{type(model).__name__} has no collapsible linear blocks to collapse")
     compact = copy.deepcopy(model)
     for name, block in collapsible_blocks(compact):
-        parent_name, _, child = name.rpartition(".")
-        parent = compact.get_submodule(parent_name) if parent_name else compact
         conv = block.collapse()
         conv.train(block.training)
-        setattr(parent, child, conv)
+        if name == "":
+            return conv
+        compact.set_submodule(name, conv)
     return compact

@@ -19,7 +19,9 @@ import copy
 from collections.abc import Callable
 
 import torch
+import torch.fx
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from convforge.errors import ConvforgeError
 
@@ -27,36 +29,33 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)  # exactly these: subclasses may do more (timm's BatchNormAct)
 
 
+# what symbolic tracing raises on code it cannot follow (control flow on proxies, unsupported calls)
+_TRACE_FAILURES = (torch.fx.proxy.TraceError, TypeError, ValueError, RuntimeError, AttributeError, KeyError,
+                   IndexError, NotImplementedError, AssertionError)  # fmt: skip
+
+
 def _is_norm(module: nn.Module | None) -> bool:
     return type(module) in _NORMS
 
 
-@torch.no_grad()
 def fold_batch_norm(conv: nn.Conv1d | nn.Conv2d | nn.Conv3d, norm: nn.modules.batchnorm._BatchNorm) -> nn.Module:
-    """A copy of ``conv`` that computes ``norm(conv(x))`` as ``norm`` does in evaluation mode."""
+    """A copy of ``conv`` that computes ``norm(conv(x))`` as ``norm`` does in evaluation mode
+    (``torch.nn.utils.fusion.fuse_conv_bn_eval``, after checking that the pair can fold)."""
     if norm.running_mean is None or norm.running_var is None:
         raise ConvforgeError("a BatchNorm without running statistics (track_running_stats=False) cannot be folded")
     if norm.num_features != conv.out_channels:
         raise ConvforgeError(f"a BatchNorm of {norm.num_features} channels cannot follow a conv with "
                              f"{conv.out_channels} outputs")  # fmt: skip
-    fused = copy.deepcopy(conv)
-    scale = torch.rsqrt(norm.running_var + norm.eps)
-    if norm.weight is not None:
-        scale = scale * norm.weight
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
-    shift = (bias - norm.running_mean) * scale + (norm.bias if norm.bias is not None else 0)
-    fused.weight.copy_(conv.weight * scale.reshape(-1, *([1] * (conv.weight.dim() - 1))).to(conv.weight))
-    fused.bias = nn.Parameter(shift.to(conv.weight))
-    return fused
+    if conv.training or norm.training:  # fold the evaluation-mode maps, leaving the caller's modules as they are
+        conv, norm = copy.deepcopy(conv).eval(), copy.deepcopy(norm).eval()
+    return fuse_conv_bn_eval(conv, norm)
 
 
 def _pairs_by_tracing(model: nn.Module) -> list[tuple[str, str]] | None:
     """(conv name, norm name) pairs where the norm reads only the conv and only the norm reads the conv."""
-    import torch.fx
-
     try:
         graph = torch.fx.symbolic_trace(model).graph
-    except Exception:  # noqa: BLE001 - any tracing failure means: use the structural search
+    except _TRACE_FAILURES:  # data-dependent control flow and the like: use the structural search
         return None
     modules = dict(model.named_modules())
     pairs = []
@@ -97,11 +96,6 @@ def fuse_bn(model: nn.Module, where: Callable[[nn.Module], bool] | None = None) 
         pairs = [(c, n) for c, n in pairs if where(fused.get_submodule(c.rpartition(".")[0]))]
     for conv_name, norm_name in pairs:
         conv, norm = fused.get_submodule(conv_name), fused.get_submodule(norm_name)
-        _replace(fused, conv_name, fold_batch_norm(conv, norm))
-        _replace(fused, norm_name, nn.Identity())
+        fused.set_submodule(conv_name, fold_batch_norm(conv, norm))
+        fused.set_submodule(norm_name, nn.Identity())
     return fused
-
-
-def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)

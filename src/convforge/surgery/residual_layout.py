@@ -74,6 +74,5 @@ def _convert(
         new.train(old.training)
         if name == "":
             return new
-        parent_name, _, child = name.rpartition(".")
-        setattr(converted.get_submodule(parent_name), child, new)
+        converted.set_submodule(name, new)
     return converted

@@ -1,21 +1,26 @@
-"""Tasks: what a batch means, how to compute a loss and how to score a model."""
+"""Tasks: what a batch means, how to compute a loss, how to score a model and how to use it.
+
+Each task has one name, used everywhere: ``--task``, the registry's metadata, and the
+run folder ``runs/<task>/<name>``.
+"""
 
 from __future__ import annotations
 
 from convforge.errors import InvalidValueError
-from convforge.tasks.base import Task, TaskData
-from convforge.tasks.classification import ClassificationTask
-from convforge.tasks.detection import DetectionTask
-from convforge.tasks.super_resolution import SuperResolutionTask
+from convforge.tasks.base import Predictions, Task, TaskData, TaskSettings
+from convforge.tasks.classify import ClassificationTask
+from convforge.tasks.detect import DetectionTask
+from convforge.tasks.sr import SuperResolutionTask
 
-TASKS = {"classify": ClassificationTask, "sr": SuperResolutionTask, "detect": DetectionTask}
+TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, SuperResolutionTask, DetectionTask)}
 
 
 def get_task(name: str) -> Task:
-    """The task registered under ``name``."""
+    """A fresh instance of the task registered under ``name``."""
     if name not in TASKS:
         raise InvalidValueError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
     return TASKS[name]()
 
 
-__all__ = ["TASKS", "ClassificationTask", "DetectionTask", "SuperResolutionTask", "Task", "TaskData", "get_task"]
+__all__ = ["TASKS", "ClassificationTask", "DetectionTask", "Predictions", "SuperResolutionTask", "Task", "TaskData",
+           "TaskSettings", "get_task"]  # fmt: skip

@@ -1,18 +1,39 @@
-"""What the engine needs from a task: its data, its training loss and its evaluation.
+"""What the engine needs from a task: its settings, data, training loss, evaluation and inference.
 
 A task is the only place that knows what a batch means. The engine calls these
-methods and nothing else, so a new task (detection, super-resolution) plugs in
-without changes to the engine.
+methods and nothing else, so a new task (detection, super-resolution, ...) plugs in
+without changes to the engine: write a folder under ``tasks/`` with a class that
+follows :class:`Task`, and add it to :data:`convforge.tasks.TASKS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from convforge.registry import ModelInfo
+    from convforge.runs.loading import TrainedModel
+
+
+@dataclass
+class TaskSettings:
+    """The recipe fields that belong to one task (a subclass per task adds its own, with their checks)."""
+
+    def validate(self, epochs: int) -> None:
+        """Reject a bad value, naming the field, the value and what is allowed (``epochs``: the run's length)."""
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -26,11 +47,41 @@ class TaskData:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Predictions:
+    """What a task's model made of some image files: one result per file, a table for people, files written."""
+
+    results: dict[str, Any]
+    table: str
+    files: list[Path] = field(default_factory=list)
+
+
+def output_names(paths: list[str], suffix: str) -> dict[str, str]:
+    """A distinct output file name per input path: its stem plus ``suffix``, numbered when stems repeat."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for path in paths:
+        stem, n = Path(path).stem, 1
+        name = f"{stem}{suffix}"
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        taken.add(name)
+        names[path] = name
+    return names
+
+
 class Task(Protocol):
     """The interface between the engine and one kind of problem."""
 
-    name: str  # the folder under the project: runs/<name>/...
-    primary_metric: str  # the validation metric that picks the best checkpoint (higher is better)
+    name: ClassVar[str]  # the task's one name: --task, registry metadata, and the folder runs/<name>/...
+    primary_metric: ClassVar[str]  # the validation metric that picks the best checkpoint (higher is better)
+    default_data: ClassVar[str]  # the dataset a recipe uses when it names none
+    settings_class: ClassVar[type[TaskSettings]]  # the task's own recipe fields
+
+    def recipe_defaults(self, info: ModelInfo) -> dict[str, Any]:
+        """Recipe fields a registered model implies for this task (a detector's input side, say)."""
+        ...
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
         """Load the recipe's data and wrap it in batch iterators."""
@@ -53,4 +104,18 @@ class Task(Protocol):
 
     def summarise(self, sums: dict[str, float]) -> dict[str, float]:
         """Metrics (``loss`` and the task's scores) from the summed values."""
+        ...
+
+    def model_input(self, image: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
+        """One uint8 C×H×W image as the batch of one the model takes, prepared as its run recorded
+        (``config``: the run's config: input size, normalisation, ...)."""
+        ...
+
+    def predict(self, trained: TrainedModel, image: torch.Tensor, **options: Any) -> Any:
+        """The trained model's answer for one uint8 C×H×W image (classes, boxes, an enlarged image...)."""
+        ...
+
+    def predict_files(self, trained: TrainedModel, paths: list[Path], out: Path | None = None,
+                      **options: Any) -> Predictions:  # fmt: skip
+        """Predict every image file; write what the task draws or makes into ``out``."""
         ...

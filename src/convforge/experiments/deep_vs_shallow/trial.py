@@ -1,7 +1,7 @@
 """One trial of the study: train residual_stack_net in one layout and measure it.
 
 Training runs through :func:`convforge.train` with plain settings (no augmentation, no
-weight decay, so that over-fitting shows), into ``<out>/trials/classify/<key>``. A
+weight decay, so that over-fitting shows), into the run folder ``<key>`` under ``<out>/trials``. A
 trial whose worker died part-way resumes from that folder's last checkpoint. The
 training loss reported is measured after training, in evaluation mode, on the same
 training examples; the validation loss on the test split.
@@ -18,6 +18,7 @@ from convforge.data.tensor_loader import TensorLoader
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import train
 from convforge.experiments.deep_vs_shallow.grid import trial_key
+from convforge.runs.run_dir import RunDir
 from convforge.tasks import get_task
 
 MODEL = "residual_stack_net"
@@ -54,14 +55,14 @@ def model_settings(config: dict[str, Any]) -> dict[str, Any]:
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Train one configuration; returns losses, accuracies (%), parameters, Q and seconds per epoch."""
     recipe = trial_recipe(config, context["out"], context.get("data_root"))
-    folder = Path(recipe.project) / "classify" / recipe.name
+    folder = RunDir.path_for(recipe.project, recipe.task, recipe.name)
     if (folder / "checkpoints" / "last.safetensors").exists():
         result = train(MODEL, resume=folder, progress=False, data_root=recipe.data_root)
     else:
         shutil.rmtree(folder, ignore_errors=True)  # a trial that died before its first epoch starts over
         result = train(MODEL, recipe=recipe, model_kwargs=model_settings(config), progress=False)
     model = result.model.eval()
-    task = get_task("classify")
+    task = get_task(recipe.task)
     examples = load_dataset(recipe.data, "train", root=recipe.data_root)
     if recipe.train_subset:
         examples = examples.subset(recipe.train_subset, seed=recipe.seed)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from convforge.errors import ConvforgeError
-from convforge.search.space import SearchSpace
+from convforge.nas.space import SearchSpace
 
 SAMPLERS = ("nsga2", "tpe", "random")
 
@@ -52,7 +52,7 @@ class Budget:
 
 def measure(spec: dict[str, Any], latency_runs: int = 10) -> dict[str, float]:
     """Parameters, MACs (batch 1) and median CPU latency in ms (one thread) of the network a spec describes."""
-    from convforge.profile import measure_latency, profile
+    from convforge.profiler import measure_latency, profile
     from convforge.spec import build_spec
 
     model = build_spec(spec).eval()

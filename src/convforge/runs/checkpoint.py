@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from convforge.atomic import write_atomic, write_text_atomic
@@ -113,11 +113,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                 group, _, key = name.partition(".")
                 groups.setdefault(group, {})[key] = f.get_tensor(name)
         meta = json.loads(header["convforge"])
-    except Exception as err:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:  # a damaged file or header
         raise ConvforgeError(
             f"checkpoint {path} is corrupted or truncated and cannot be loaded ({type(err).__name__}: {err}); "
             "resume from another checkpoint or retrain"
-        ) from None
+        ) from err
+    if not isinstance(meta, dict):
+        raise ConvforgeError(f"{path} is not a convforge checkpoint (its metadata is not a JSON object)")
     if meta.get("format") != FORMAT:
         raise ConvforgeError(f"{path} is not a convforge checkpoint (format {meta.get('format')!r})")
     return Checkpoint(groups, meta)

@@ -13,9 +13,10 @@ import torch
 from convforge.data.color import rgb_to_ycbcr, ycbcr_to_rgb
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
-from convforge.engine.loading import load_trained
 from convforge.errors import ConvforgeError
+from convforge.runs.loading import TrainedModel, load_trained
 
+TASK = "sr"
 WRITABLE = (".png", ".jpg", ".jpeg")
 
 
@@ -53,13 +54,12 @@ def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> t
     return ycbcr_to_rgb(torch.cat([luma, chroma])).clamp(0, 1)
 
 
-def upscale(checkpoint: str | Path, source: str | Path, target: str | Path) -> Path:
+def upscale(checkpoint: str | Path | TrainedModel, source: str | Path, target: str | Path) -> Path:
     """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``."""
     writable_path(target)
-    trained = load_trained(checkpoint)
-    recipe = trained.config["recipe"]
-    if recipe["task"] != "sr":
-        raise ConvforgeError(f"{trained.checkpoint} is a {recipe['task']} model; upscale needs a super-resolution "
-                             "run (convforge train ... --task sr)")  # fmt: skip
-    scale = int(recipe["scale"])
+    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    if trained.task != TASK:
+        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model; upscale needs a super-resolution "
+                             f"run (convforge train ... --task {TASK})")  # fmt: skip
+    scale = int(trained.config["recipe"]["scale"])
     return write_image(upscale_tensor(trained.model.float().eval(), read_image(source), scale), target)

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from convforge.errors import ForwardError, InvalidValueError
-from convforge.profile.activation_memory import ActivationMemoryTracker
-from convforge.profile.latency import measure_latency
-from convforge.profile.op_costs import CONVENTIONS
-from convforge.profile.op_counter import CountingState, ModuleStack, OpCounter
-from convforge.profile.result import ModuleRow, ProfileResult, category_totals
+from convforge.profiler.activation_memory import ActivationMemoryTracker
+from convforge.profiler.latency import measure_latency
+from convforge.profiler.op_costs import CONVENTIONS
+from convforge.profiler.op_counter import CountingState, ModuleStack, OpCounter
+from convforge.profiler.result import ModuleRow, ProfileResult, category_totals
 
 InputSpec = Sequence[int] | torch.Tensor | tuple | list
 

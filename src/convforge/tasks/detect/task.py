@@ -9,6 +9,8 @@ scored on the original images by :class:`MeanAveragePrecision` (COCO's mAP50-95)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,11 +19,19 @@ from torch import nn
 from convforge.data.detection_loader import Augmentation, DetectionLoader
 from convforge.data.yolo_detection import load_detection_split
 from convforge.errors import ConvforgeError
+from convforge.field_checks import check_bools, check_ints, check_range, is_number, rejected
 from convforge.nn.detect_head import DetectHead
-from convforge.tasks.base import TaskData
-from convforge.tasks.boxes import non_max_suppression
-from convforge.tasks.coco_map import MeanAveragePrecision
-from convforge.tasks.detection_loss import DetectionLoss
+from convforge.tasks.base import Predictions, TaskData, TaskSettings
+from convforge.tasks.detect.boxes import non_max_suppression
+from convforge.tasks.detect.coco_map import MeanAveragePrecision
+from convforge.tasks.detect.loss import DetectionLoss
+from convforge.tasks.detect.predict import (
+    TASK,
+    detect_in_image,
+    detections_table,
+    letterboxed_input,
+    write_detections,
+)
 
 VAL_CONF = 0.001  # the score floor for mAP (every detection counts toward the precision-recall curve)
 VAL_IOU = 0.7
@@ -37,34 +47,70 @@ def find_head(model: nn.Module) -> DetectHead:
     return heads[-1]
 
 
-class DetectionTask:
-    """Detection of the classes named by a dataset YAML, at ``recipe.image_size`` pixels (square letterbox)."""
+@dataclass
+class DetectSettings(TaskSettings):
+    """Detection's own recipe fields: the square input side, augmentation, and the loss gains."""
 
-    name = "detect"
+    image_size: int = 640  # square input side in pixels (letterboxed); a multiple of 32
+    flip: bool = True  # random horizontal flips
+    zoom: float = 0.5  # random zoom in [1 - zoom, 1 + zoom]
+    translate: float = 0.1  # random shift, as a fraction of the image side
+    hsv: list[float] = field(default_factory=lambda: [0.015, 0.7, 0.4])  # hue, saturation, value gains
+    box_gain: float = 7.5
+    cls_gain: float = 0.5
+    dfl_gain: float = 1.5
+
+    def validate(self, epochs: int) -> None:
+        check_ints(self, "image_size")
+        if self.image_size % 32:
+            raise rejected("image_size", self.image_size, "use a multiple of 32 for detection (the head's coarsest "
+                                                          "stride)")  # fmt: skip
+        check_bools(self, "flip")
+        check_range(self, "zoom", 0, 1, high_inclusive=False)
+        check_range(self, "translate", 0, 0.5)
+        for name in ("box_gain", "cls_gain", "dfl_gain"):
+            check_range(self, name, 0, 1e30)
+        hsv_ok = isinstance(self.hsv, list) and len(self.hsv) == 3
+        if not hsv_ok or any(not is_number(g) or not 0 <= g <= 1 for g in self.hsv):
+            raise rejected("hsv", self.hsv, "use three gains in [0, 1] for hue, saturation and value, e.g. "
+                                            "[0.015, 0.7, 0.4]")  # fmt: skip
+
+
+class DetectionTask:
+    """Detection of the classes named by a dataset YAML, at ``image_size`` pixels (square letterbox)."""
+
+    name = TASK
     primary_metric = "map50_95"
+    default_data = "coco128.yaml"
+    settings_class = DetectSettings
 
     def __init__(self) -> None:
         self.gains = (7.5, 0.5, 1.5)  # box, cls, dfl: the recipe's, once data is built
         self._losses: dict[int, DetectionLoss] = {}  # per head (the EMA copy has its own)
 
+    def recipe_defaults(self, info: Any) -> dict[str, Any]:
+        """A registered detector trains at its published input side."""
+        return {"image_size": int(info.input_size[-1])}
+
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
-        self.gains = (recipe.box_gain, recipe.cls_gain, recipe.dfl_gain)
+        settings = recipe.task_settings
+        self.gains = (settings.box_gain, settings.cls_gain, settings.dfl_gain)
         train = load_detection_split(recipe.data, "train", recipe.data_root)
         val = load_detection_split(recipe.data, "val", recipe.data_root)
         if train.names != val.names:
             raise ConvforgeError(f"{train.source}: train and val name different classes")
-        augment = Augmentation(recipe.zoom, recipe.translate, 0.5 if recipe.flip else 0.0, tuple(recipe.hsv))
-        loader = DetectionLoader(train, recipe.image_size, recipe.batch_size, augment, shuffle=True,
+        augment = Augmentation(settings.zoom, settings.translate, 0.5 if settings.flip else 0.0, tuple(settings.hsv))
+        loader = DetectionLoader(train, settings.image_size, recipe.batch_size, augment, shuffle=True,
                                  seed=recipe.seed, rank=rank, world_size=world_size)  # fmt: skip
         # mAP is not a sum over images, so the main process scores the whole validation set alone
-        val_loader = DetectionLoader(val, recipe.image_size, recipe.batch_size, None)
+        val_loader = DetectionLoader(val, settings.image_size, recipe.batch_size, None)
         if rank != 0:
             val_loader.indices = []
         return TaskData(
             train=loader,
             val=val_loader,
             model_kwargs={"num_classes": len(train.names), "in_chans": 3},
-            input_size=(3, recipe.image_size, recipe.image_size),
+            input_size=(3, settings.image_size, settings.image_size),
             info={
                 "classes": train.names,
                 "train_images": len(train),
@@ -77,9 +123,10 @@ class DetectionTask:
 
     def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
         """The validation split of ``data`` (a dataset YAML or name), by default of ``recipe.data``."""
-        self.gains = (recipe.box_gain, recipe.cls_gain, recipe.dfl_gain)
+        settings = recipe.task_settings
+        self.gains = (settings.box_gain, settings.cls_gain, settings.dfl_gain)
         dataset = load_detection_split(data or recipe.data, "val", recipe.data_root)
-        return DetectionLoader(dataset, recipe.image_size, recipe.batch_size, None)
+        return DetectionLoader(dataset, settings.image_size, recipe.batch_size, None)
 
     def _loss_for(self, model: nn.Module) -> DetectionLoss:
         head = find_head(model)
@@ -141,3 +188,26 @@ class DetectionTask:
             "map50": sums["map50"],
             "map75": sums["map75"],
         }
+
+    # ------------------------------------------------------------ inference
+
+    def model_input(self, image: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
+        """The image letterboxed to the run's square input side, scaled to 0–1."""
+        side = config["recipe"].get("image_size") or config["input_size"][-1]
+        return letterboxed_input(image, int(side))[0]
+
+    def predict(self, trained: Any, image: torch.Tensor, conf: float = 0.25, iou: float = 0.7,
+                max_det: int = 300) -> list:  # fmt: skip
+        """The objects found in ``image`` (a list of :class:`~convforge.tasks.detect.predict.Detection`), best
+        first: scores above ``conf``, NMS at ``iou``, at most ``max_det``."""
+        return detect_in_image(trained, image, conf, iou, max_det)
+
+    def predict_files(self, trained: Any, paths: list[Path], out: Path | None = None, conf: float = 0.25,
+                      iou: float = 0.7, max_det: int = 300) -> Predictions:  # fmt: skip
+        """Detect in every image; write the drawn images and ``detections.json`` into ``out`` (default:
+        ``<run>/predict``)."""
+        from convforge.data.image_file import read_image
+
+        results = {str(path): self.predict(trained, read_image(path), conf, iou, max_det) for path in paths}
+        files = write_detections(results, Path(out) if out is not None else trained.run_dir / "predict")
+        return Predictions(results, detections_table(results), files)

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from convforge.nn.detect_head import DetectHead, boxes_to_distances, distances_to_boxes, make_anchors
-from convforge.tasks.boxes import complete_iou
-from convforge.tasks.task_aligned_assigner import TaskAlignedAssigner
+from convforge.tasks.detect.assigner import TaskAlignedAssigner
+from convforge.tasks.detect.boxes import complete_iou
 
 
 @dataclass

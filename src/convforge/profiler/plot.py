@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from convforge.figures import pyplot, save_figure
-from convforge.profile.result import ProfileResult
+from convforge.profiler.result import ProfileResult
 from convforge.tables import human_count
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from convforge.search.pareto import hypervolume, pareto_front
+from convforge.nas.pareto import hypervolume, pareto_front
 from convforge.tables import human_count, markdown_table
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from convforge.engine.checkpoint import load_checkpoint
+from convforge.runs.checkpoint import load_checkpoint
 from convforge.errors import ConvforgeError
 from convforge.registry import create_model
 
@@ -20,6 +20,16 @@ class TrainedModel:
     model: nn.Module
     config: dict[str, Any]  # recipe, classes, normalisation, ...
     checkpoint: Path
+
+    @property
+    def task(self) -> str:
+        """The task the model was trained for (``classify``, ``detect``, ``sr``, ...)."""
+        return str(self.config["recipe"]["task"])
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory holding the checkpoint."""
+        return self.checkpoint.parent.parent
 
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
@@ -45,7 +55,7 @@ def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") ->
     name = ckpt.meta.get("model")
     if not name:
         raise ConvforgeError(f"{file} was trained from a module, not a registered name; build the module and load "
-                             "its weights with convforge.engine.checkpoint.load_checkpoint")  # fmt: skip
+                             "its weights with convforge.runs.checkpoint.load_checkpoint")  # fmt: skip
     model = create_model(name, **(ckpt.meta.get("model_kwargs") or {}))
     weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
     model.load_state_dict(weights)

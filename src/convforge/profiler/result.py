@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convforge.errors import InvalidValueError
-from convforge.profile.latency import LatencyResult
-from convforge.profile.op_costs import CATEGORIES, CONVENTIONS
-from convforge.profile.op_counter import OpRecord
+from convforge.profiler.latency import LatencyResult
+from convforge.profiler.op_costs import CATEGORIES, CONVENTIONS
+from convforge.profiler.op_counter import OpRecord
 from convforge.tables import human_count, text_table
 
 MIB = 1024**2

@@ -24,8 +24,7 @@ names the row and the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,57 +33,11 @@ from torch import nn
 
 from convforge.errors import ConvforgeError
 from convforge.mapping_file import read_mapping
+from convforge.spec.block_registry import get_block, list_blocks
 
 
 class SpecError(ConvforgeError):
     """A spec that cannot be built; the message names the row and the field."""
-
-
-@dataclass(frozen=True)
-class BlockInfo:
-    """A registered block: how to build it and how its output channels follow from its inputs and arguments."""
-
-    name: str
-    factory: Callable[..., nn.Module]
-    channels: str  # "out": args[0] is the output channel count (scaled); "fixed": args[0], unscaled;
-    # "same": as its input; "sum": of the inputs
-    scaled: tuple[int, ...] = ()  # further argument positions that hold channel counts, scaled like args[0]
-
-
-_BLOCKS: dict[str, BlockInfo] = {}
-
-
-def register_block(
-    name: str | None = None, channels: str = "out", scaled: tuple[int, ...] = ()
-) -> Callable[[Callable[..., nn.Module]], Any]:
-    """Register a block for specs, under ``name`` (default: the factory's name).
-
-    The factory is called as ``factory(c_in, c_out, *args)`` for ``channels="out"``
-    blocks (``c_out`` is the row's first argument after width scaling) and
-    ``"fixed"`` ones (the first argument as it is, e.g. a class count), and as
-    ``factory(c_in, *args)`` for ``"same"`` and ``"sum"`` blocks (``c_in`` is a list for
-    several inputs). ``scaled`` lists further positions in a row's args that are channel
-    counts (an expansion width, say): an integer there is scaled like the output
-    channels; any other value (``None``) is passed as it is.
-    """
-    if channels not in ("out", "fixed", "same", "sum"):
-        raise ConvforgeError(f"channels must be 'out', 'fixed', 'same' or 'sum', got {channels!r}")
-
-    def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _load_builtin_blocks()  # so that a user block never silently takes a built-in name first
-        key = name or factory.__name__
-        if key in _BLOCKS and _BLOCKS[key].factory is not factory:
-            raise ConvforgeError(f"a spec block named {key!r} is already registered")
-        _BLOCKS[key] = BlockInfo(key, factory, channels, tuple(scaled))
-        return factory
-
-    return decorator
-
-
-def list_blocks() -> list[str]:
-    """The names of the registered spec blocks, sorted."""
-    _load_builtin_blocks()
-    return sorted(_BLOCKS)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -105,7 +58,7 @@ class Spec:
     outputs: list[int | str] = field(default_factory=list)
     num_classes: int = 0
     input_size: list[int] = field(default_factory=list)
-    task: str = "classification"
+    task: str = "classify"
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> Spec:
@@ -136,7 +89,6 @@ class SpecModel(nn.Module):
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
-        _load_builtin_blocks()
         self.spec = spec
         self.rows = nn.ModuleList()
         self.sources: list[list[int]] = []
@@ -178,12 +130,12 @@ class SpecModel(nn.Module):
             sources.append(absolute)
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise fail("repeats", f"use a positive integer, got {repeats!r}")
-        if block not in _BLOCKS:
-            raise fail("block", f"unknown block {block!r}; registered blocks: {', '.join(sorted(_BLOCKS))}")
+        info = get_block(block) if isinstance(block, str) else None
+        if info is None:
+            raise fail("block", f"unknown block {block!r}; registered blocks: {', '.join(list_blocks())}")
         if not isinstance(args, list):
             raise fail("args", f"use a list, got {args!r}")
         args = [self.spec.num_classes if a == "num_classes" else a for a in args]
-        info = _BLOCKS[block]
         args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
@@ -203,7 +155,7 @@ class SpecModel(nn.Module):
         except SpecError:
             raise
         except (TypeError, ValueError, RuntimeError) as err:
-            raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from None
+            raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from err
         return (layers[0] if count == 1 else nn.Sequential(*layers)), sources, out_channels
 
     def _scale(self, channels: int) -> int:
@@ -244,98 +196,17 @@ def build_spec(source: str | Path | dict[str, Any] | Spec, **overrides: Any) -> 
     """The network of a spec file, mapping or :class:`Spec`.
 
     ``overrides`` replace spec fields: ``in_chans``, ``num_classes``, ``width``, ``depth``.
+    A :class:`Spec` passed in is left as it was.
     """
     spec = source if isinstance(source, Spec) else Spec.load(source)
     unknown = sorted(set(overrides) - set(OVERRIDES))
     if unknown:
         raise SpecError(f"a spec takes the overrides {', '.join(OVERRIDES)}, not {', '.join(unknown)}")
-    for key, value in overrides.items():
-        setattr(spec, OVERRIDES[key], value)
+    changes = {OVERRIDES[key]: value for key, value in overrides.items()}
     if "in_chans" in overrides and spec.input_size:
-        spec.input_size = [overrides["in_chans"], *spec.input_size[1:]]
-    return SpecModel(spec)
-
-
-# ---------------------------------------------------------------- built-in blocks
-
-_builtins_loaded = False
-
-
-def _load_builtin_blocks() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    from convforge.nn.conv_norm_act import ConvNormAct
-    from convforge.nn.detect_head import DetectHead
-    from convforge.nn.inverted_bottleneck import InvertedBottleneck, MobileConv
-    from convforge.nn.search_stage import SearchStage
-    from convforge.nn.spatial_pyramid_pool import SPPF
-
-    @register_block("Conv")
-    def conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
-        """Conv2d (no bias, padding k//2) → BatchNorm → SiLU."""
-        return ConvNormAct(c_in, c_out, kernel, stride, groups=groups, act_layer=nn.SiLU)
-
-    @register_block("MnConv")
-    def mn_conv(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Module:
-        """LeYOLO's mn_conv: Conv2d with bias (padding 0 when kernel == stride, else k//2) → BatchNorm → SiLU."""
-        return MobileConv(c_in, c_out, kernel, stride, groups)
-
-    @register_block("IB", scaled=(2,))
-    def inverted_bottleneck(c_in: int, c_out: int, kernel: int = 3, expansion: int | None = None, stride: int = 1,
-                            pointwise: bool = True) -> nn.Module:  # fmt: skip
-        """Inverted bottleneck [c_out, k, expansion (scaled by width; None = c_in), stride, pointwise]."""
-        return InvertedBottleneck(c_in, c_out, kernel, expansion, stride, pointwise)
-
-    @register_block("SPPF")
-    def sppf(c_in: int, c_out: int, kernel: int = 5) -> nn.Module:
-        """Spatial pyramid pooling (fast): three chained max-pools, concatenated."""
-        return SPPF(c_in, c_out, kernel)
-
-    @register_block("Detect", channels="same")
-    def detect(c_in: int | list[int], num_classes: int = 80, reg_max: int = 16) -> nn.Module:
-        """The anchor-free DNiN detection head over the rows it reads (strides 8, 16, 32)."""
-        levels = c_in if isinstance(c_in, list) else [c_in]
-        strides = tuple(8 * 2**i for i in range(len(levels)))
-        return DetectHead(levels, num_classes, reg_max, strides)
-
-    @register_block("Stage")
-    def stage(c_in: int, c_out: int, depth: int = 1, kernel: int = 3, expansion: int = 1, branch: str = "ib",
-              layout: str = "sequential", stride: int = 2) -> nn.Module:  # fmt: skip
-        """A searchable stage: strided k×k transition, then ``depth`` residual branches (ib, ib_se, ib_eca, conv)
-        in a sequential or parallel layout."""
-        return SearchStage(c_in, c_out, depth, kernel, expansion, branch, layout, stride)
-
-    @register_block("Classify", channels="fixed")
-    def classify(c_in: int, num_classes: int, dropout: float = 0.0) -> nn.Module:
-        """Global average pooling → dropout → linear layer to ``num_classes`` logits."""
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in, num_classes))
-
-    @register_block("Concat", channels="sum")
-    def concat(c_in: list[int], dim: int = 1) -> nn.Module:
-        """Concatenation of several inputs along channels."""
-        return _Concat(dim)
-
-    @register_block("Upsample", channels="same")
-    def upsample(c_in: int, scale: int = 2, mode: str = "nearest") -> nn.Module:
-        """Upsampling by ``scale``."""
-        return nn.Upsample(scale_factor=scale, mode=mode)
-
-    @register_block("MaxPool", channels="same")
-    def max_pool(c_in: int, kernel: int = 2, stride: int | None = None, padding: int = 0) -> nn.Module:
-        """Max pooling."""
-        return nn.MaxPool2d(kernel, stride, padding)
+        changes["input_size"] = [overrides["in_chans"], *spec.input_size[1:]]
+    return SpecModel(replace(spec, **changes))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-class _Concat(nn.Module):
-    def __init__(self, dim: int = 1) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(inputs, self.dim)

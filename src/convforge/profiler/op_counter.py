@@ -2,7 +2,7 @@
 
 :class:`OpCounter` is a ``TorchDispatchMode``: it sees each ATen operation a forward
 pass runs, whether it came from a module or from a functional call, and records its
-cost (see :mod:`convforge.profile.op_costs`). Forward hooks on every submodule keep a
+cost (see :mod:`convforge.profiler.op_costs`). Forward hooks on every submodule keep a
 stack of the modules currently running, so each operation is charged to the
 innermost one, and so a failing forward can say which module failed.
 """
@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from convforge.profile.activation_memory import ActivationMemoryTracker
-from convforge.profile.op_costs import OpCost, cost_of, op_name
+from convforge.profiler.activation_memory import ActivationMemoryTracker
+from convforge.profiler.op_costs import OpCost, cost_of, op_name
 
 
 @dataclass

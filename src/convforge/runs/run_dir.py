@@ -24,10 +24,15 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
+    @staticmethod
+    def path_for(project: str | Path, task: str, name: str) -> Path:
+        """Where the run ``name`` of ``task`` lives under ``project`` (before any ``-2`` suffix)."""
+        return Path(project) / task / name
+
     @classmethod
     def create(cls, project: str | Path, task: str, name: str) -> RunDir:
         """A new run directory; ``name-2``, ``name-3``, ... when the name is taken."""
-        base = Path(project) / task
+        base = cls.path_for(project, task, name).parent
         base.mkdir(parents=True, exist_ok=True)
         candidate, n = base / name, 1
         while True:
@@ -70,7 +75,7 @@ class RunDir:
         try:
             config = yaml.safe_load((self.path / "config.yaml").read_text())
         except (OSError, yaml.YAMLError) as err:
-            raise ConvforgeError(f"{self.path / 'config.yaml'} cannot be read: {err}") from None
+            raise ConvforgeError(f"{self.path / 'config.yaml'} cannot be read: {err}") from err
         if not isinstance(config, dict) or not isinstance(config.get("recipe"), dict):
             raise ConvforgeError(f"{self.path / 'config.yaml'} is not a convforge run config (it has no recipe)")
         return config

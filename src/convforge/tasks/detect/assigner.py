@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from convforge.tasks.boxes import complete_iou
+from convforge.tasks.detect.boxes import complete_iou
 
 
 @dataclass

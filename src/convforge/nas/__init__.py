@@ -7,10 +7,10 @@ from typing import Any
 
 from convforge.errors import InvalidValueError
 from convforge.mapping_file import read_mapping
-from convforge.search.pareto import hypervolume, pareto_front
-from convforge.search.report import SearchResult, TrialRow, collect, front_table_text, summarise, write_report
-from convforge.search.space import SearchSpace, SpaceError
-from convforge.search.study import SAMPLERS, Budget, SearchSettings, measure, open_study, run_workers
+from convforge.nas.pareto import hypervolume, pareto_front
+from convforge.nas.report import SearchResult, TrialRow, collect, front_table_text, summarise, write_report
+from convforge.nas.space import SearchSpace, SpaceError
+from convforge.nas.study import SAMPLERS, Budget, SearchSettings, measure, open_study, run_workers
 
 
 def search(

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convforge.atomic import write_json_atomic
 from convforge.data import Augment, TensorLoader, load_dataset
-from convforge.data.image_file import drop_alpha
+from convforge.data.image_file import read_image
 from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader, is_image_folder
-from convforge.tasks.base import TaskData
+from convforge.errors import InvalidValueError
+from convforge.field_checks import check_bools, check_ints, check_range
+from convforge.tables import text_table
+from convforge.tasks.base import Predictions, TaskData, TaskSettings
+from convforge.tasks.classify.predict import prepare_image, top_classes
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -23,11 +29,34 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     return [int(hits[:, :k].any(dim=1).sum()) for k in ks]
 
 
+@dataclass
+class ClassifySettings(TaskSettings):
+    """Classification's own recipe fields: augmentation, ImageFolder reading, label smoothing."""
+
+    crop_padding: int = 2  # random translation in pixels (0 = off)
+    flip: bool = True  # random horizontal flips
+    cutout: int = 0  # cutout square side in pixels (0 = off)
+    image_size: int = 224  # ImageFolder data: training crops and evaluation size
+    workers: int = 2  # ImageFolder data: DataLoader worker processes
+    label_smoothing: float = 0.0
+
+    def validate(self, epochs: int) -> None:
+        check_ints(self, "image_size")
+        check_ints(self, "crop_padding", "cutout", "workers", minimum=0)
+        check_bools(self, "flip")
+        check_range(self, "label_smoothing", 0, 1, high_inclusive=False)
+
+
 class ClassificationTask:
-    """Classification over the in-memory datasets of :mod:`convforge.data`."""
+    """Classification over the in-memory datasets of :mod:`convforge.data`, or an ImageFolder tree."""
 
     name = "classify"
     primary_metric = "top1"
+    default_data = "fashion-mnist"
+    settings_class = ClassifySettings
+
+    def recipe_defaults(self, info: Any) -> dict[str, Any]:
+        return {}
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
         if is_image_folder(recipe.data):
@@ -38,7 +67,8 @@ class ClassificationTask:
             train = train.subset(recipe.train_subset, seed=recipe.seed)
         if recipe.val_subset:
             val = val.subset(recipe.val_subset, seed=recipe.seed)
-        augment = Augment(recipe.crop_padding, recipe.flip, recipe.cutout)
+        settings = recipe.task_settings
+        augment = Augment(settings.crop_padding, settings.flip, settings.cutout)
         common = dict(seed=recipe.seed, rank=rank, world_size=world_size, channels_last=channels_last)
         return TaskData(
             train=TensorLoader(train, recipe.batch_size, train=True, augment=augment, **common),
@@ -60,7 +90,8 @@ class ClassificationTask:
         return self.build_data(replace(recipe, data=data) if data else recipe).val
 
     def _folder_data(self, recipe: Any, rank: int, world_size: int, channels_last: bool) -> TaskData:
-        common = dict(image_size=recipe.image_size, batch_size=recipe.batch_size, workers=recipe.workers,
+        settings = recipe.task_settings
+        common = dict(image_size=settings.image_size, batch_size=recipe.batch_size, workers=settings.workers,
                       seed=recipe.seed, rank=rank, world_size=world_size, channels_last=channels_last)  # fmt: skip
         train = FolderLoader(recipe.data, "train", **common)
         val = FolderLoader(recipe.data, "val", **common)
@@ -68,7 +99,7 @@ class ClassificationTask:
             train=train,
             val=val,
             model_kwargs={"num_classes": len(train.classes), "in_chans": 3},
-            input_size=(3, recipe.image_size, recipe.image_size),
+            input_size=(3, settings.image_size, settings.image_size),
             info={"classes": train.classes, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
                   "train_examples": len(train.dataset), "val_examples": len(val.dataset), "source": recipe.data},
         )  # fmt: skip
@@ -78,7 +109,7 @@ class ClassificationTask:
     ) -> tuple[torch.Tensor, int]:
         images, labels = (t.to(device, non_blocking=True) for t in batch)
         logits = model(images)
-        return F.cross_entropy(logits, labels, label_smoothing=recipe.label_smoothing), len(labels)
+        return F.cross_entropy(logits, labels, label_smoothing=recipe.task_settings.label_smoothing), len(labels)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable, device: torch.device) -> dict[str, float]:
@@ -99,28 +130,32 @@ class ClassificationTask:
         n = max(sums["count"], 1)
         return {"loss": sums["loss_sum"] / n, "top1": 100 * sums["top1_sum"] / n, "top5": 100 * sums["top5_sum"] / n}
 
+    # ------------------------------------------------------------ inference
 
-def prepare_image(image: torch.Tensor, input_size: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...]):
-    """A uint8 C×H×W image → a normalised 1×C×H×W batch at the model's input size and channel count."""
-    channels, height, width = input_size
-    image = drop_alpha(image)
-    if image.shape[0] != channels:
-        if channels == 1:  # ITU-R BT.601 luma
-            weights = torch.tensor([0.299, 0.587, 0.114])[: image.shape[0]]
-            image = (image.float() * weights.view(-1, 1, 1) / weights.sum()).sum(0, keepdim=True)
-        else:
-            image = image.expand(channels, -1, -1)
-    x = image.float().unsqueeze(0) / 255.0
-    if x.shape[-2:] != (height, width):
-        x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    return (x - mean_t) / std_t
+    def model_input(self, image: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
+        """The image resized to the run's input size, in its channels, normalised as in training."""
+        kwargs = config.get("model_kwargs") or {}
+        channels = int(kwargs.get("in_chans", len(config["mean"])))
+        size = tuple(config.get("input_size") or (channels, 32, 32))
+        return prepare_image(image, (channels, *size[-2:]), tuple(config["mean"]), tuple(config["std"]))
 
+    def predict(self, trained: Any, image: torch.Tensor, top_k: int = 5) -> list[tuple[str, float]]:
+        """The ``top_k`` most probable classes of ``image`` with their probabilities (0–1), best first."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InvalidValueError(f"top_k must be a positive integer, got {top_k!r}")
+        batch = self.model_input(image, trained.config)
+        return top_classes(trained.model, batch, trained.config.get("classes") or [], top_k)
 
-@torch.no_grad()
-def top_classes(model: nn.Module, batch: torch.Tensor, classes: list[str], k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` most probable classes of the first image in ``batch``, with probabilities (0–1)."""
-    probs = model(batch).float().softmax(dim=1)[0]
-    values, indices = probs.topk(min(k, probs.numel()))
-    return [(classes[i] if i < len(classes) else str(i), float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+    def predict_files(self, trained: Any, paths: list[Path], out: Path | None = None, top_k: int = 5) -> Predictions:
+        """The top classes of every image; with ``out``, also ``<out>/predictions.json``."""
+        results = {str(path): self.predict(trained, read_image(path), top_k) for path in paths}
+        several = len(results) > 1
+        rows = [((path,) if several else ()) + (name, f"{100 * p:.2f} %")
+                for path, ranked in results.items() for name, p in ranked]  # fmt: skip
+        headers = (["image"] if several else []) + ["class", "probability"]
+        files = []
+        if out is not None:
+            files.append(write_json_atomic(Path(out) / "predictions.json",
+                                           {k: [{"class": c, "probability": p} for c, p in v]
+                                            for k, v in results.items()}))  # fmt: skip
+        return Predictions(results, text_table(headers, rows, align="l" * several + "lr"), files)

@@ -1,0 +1,56 @@
+"""Checks of recipe fields, shared by the recipe and every task's settings: a bad value is one sentence naming
+the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from convforge.errors import InvalidValueError
+
+
+def rejected(name: str, value: Any, allowed: str) -> InvalidValueError:
+    """The error for recipe field ``name`` holding ``value``."""
+    return InvalidValueError(f"recipe field {name} = {value!r} is not allowed; {allowed}")
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float of sensible size (bools are not numbers here)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+            and abs(value) <= 1e30)  # fmt: skip
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_numbers(owner: Any, *names: str) -> None:
+    """Each field is a finite number (None is left to the caller)."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is not None and not is_number(value):
+            raise rejected(name, value, "use a finite number of sensible size (at most 1e30)")
+
+
+def check_ints(owner: Any, *names: str, minimum: int = 1) -> None:
+    """Each field is an integer of at least ``minimum``."""
+    allowed = "use a positive integer" if minimum == 1 else f"use an integer >= {minimum}"
+    for name in names:
+        value = getattr(owner, name)
+        if not is_int(value) or value < minimum:
+            raise rejected(name, value, allowed)
+
+
+def check_bools(owner: Any, *names: str) -> None:
+    """Each field is true or false."""
+    for name in names:
+        if not isinstance(getattr(owner, name), bool):
+            raise rejected(name, getattr(owner, name), "use true or false")
+
+
+def check_range(owner: Any, name: str, low: float, high: float, high_inclusive: bool = True) -> None:
+    """The number field lies in [low, high] (or [low, high))."""
+    value = getattr(owner, name)
+    inside = low <= value <= high if high_inclusive else low <= value < high
+    if not is_number(value) or not inside:
+        raise rejected(name, value, f"use a number in [{low:g}, {high:g}{']' if high_inclusive else ')'}")
