@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+import sqlalchemy
+from optuna.trial import TrialState
 
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.experiments.deep_vs_shallow import GRIDS, load_grid, run_study
 from convforge.experiments.deep_vs_shallow.grid import pair_key
 from convforge.experiments.deep_vs_shallow.report import mean_difference, paired_tables, q_bin, q_table
-from convforge.experiments.trial_store import TrialStore
+from convforge.experiments.deep_vs_shallow.study import queue_grid, status_counts
+from convforge.trials import open_storage, work_through_queue
 
 TINY_GRID = """
 data: [mnist]
@@ -68,101 +72,47 @@ class TestGrid:
         grid = tmp_path / "g.yaml"
         grid.write_text(TINY_GRID + "kernel: [4]\n")
         with pytest.raises(InvalidValueError, match="kernel = 4"):
-            run_study(grid, out=tmp_path / "study", workers=0, progress=False)
+            run_study(grid, out=tmp_path / "study", workers=1, progress=False)
         assert not (tmp_path / "study" / "trials").exists()
         with pytest.raises(InvalidValueError, match="dataset\\(s\\) 'mnits' are not known"):
-            run_study(grid, data="mnits", out=tmp_path / "study", workers=0, progress=False)
+            run_study(grid, data="mnits", out=tmp_path / "study", workers=1, progress=False)
 
 
-class TestTrialStore:
-    def test_concurrent_workers_never_claim_the_same_trial(self, tmp_path):
-        url = str(tmp_path / "trials.db")
-        TrialStore(url).add("s", {f"t{i}": {"i": i} for i in range(40)})
-        claimed: list[list[str]] = [[], [], []]
+class TestStudySettings:
+    def test_a_changed_training_setting_is_refused_by_name(self, tmp_path):
+        grid = tmp_path / "tiny.yaml"
+        grid.write_text(TINY_GRID)
+        storage = open_storage(tmp_path / "trials.db")
+        queue_grid(load_grid(grid), ("mnist",), storage, tmp_path, retry=False)
+        grid.write_text(TINY_GRID.replace("epochs: 2", "epochs: 5"))
+        with pytest.raises(ConvforgeError, match=r"already has trials trained with other settings \(epochs: 2 → 5\)"):
+            queue_grid(load_grid(grid), ("mnist",), storage, tmp_path, retry=False)
 
-        def work(slot: int) -> None:
-            store = TrialStore(url)  # one connection pool per worker, as in separate processes
-            while (trial := store.claim("s", f"worker-{slot}")) is not None:
-                claimed[slot].append(trial.key)
-                store.finish("s", trial.key, f"worker-{slot}", {"by": slot})
+    def test_each_dataset_has_its_own_study_and_queues_its_configurations_once(self, tmp_path):
+        grid = load_grid_text(tmp_path, TINY_GRID)
+        storage = open_storage(tmp_path / "trials.db")
+        studies = queue_grid(grid, ("mnist", "cifar10"), storage, tmp_path, retry=False)
+        queue_grid(grid, ("mnist", "cifar10"), storage, tmp_path, retry=False)
+        assert [s.study_name for s in studies] == ["deep-vs-shallow-tiny-mnist", "deep-vs-shallow-tiny-cifar10"]
+        assert [len(s.get_trials()) for s in studies] == [6, 6]
+        assert status_counts(studies) == {"done": 0, "failed": 0, "pending": 12, "running": 0}
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        everything = [k for keys in claimed for k in keys]
-        assert sorted(everything) == sorted(f"t{i}" for i in range(40))  # each exactly once
-        assert TrialStore(url).counts("s") == {"pending": 0, "running": 0, "done": 40, "failed": 0}
+    def test_failed_configurations_run_again_only_when_asked(self, tmp_path):
+        grid = load_grid_text(tmp_path, TINY_GRID)
+        storage = open_storage(tmp_path / "trials.db")
+        (study,) = queue_grid(grid, ("mnist",), storage, tmp_path, retry=False)
+        work_through_queue([study], storage, lambda config: 1 / 0, poll_s=0.1, log=lambda text: None)
+        assert status_counts([study])["failed"] == 6
+        queue_grid(grid, ("mnist",), storage, tmp_path, retry=False)
+        assert status_counts([study])["failed"] == 6
+        queue_grid(grid, ("mnist",), storage, tmp_path, retry=True)
+        assert status_counts([study]) == {"done": 0, "failed": 0, "pending": 6, "running": 0}
 
-    def test_adding_the_same_trials_again_changes_nothing(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db")
-        assert store.add("s", {"a": {"x": 1}, "b": {"x": 2}}) == 2
-        trial = store.claim("s", "me")
-        store.finish("s", trial.key, "me", {"loss": 0.5})
-        assert store.add("s", {"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 3}}) == 1
-        assert store.get("s", "a").result == {"loss": 0.5}
-        assert [t.key for t in store.trials("s")] == ["a", "b", "c"]
 
-    def test_a_trial_of_a_dead_worker_is_claimed_again_and_a_live_one_is_not(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db")
-        store.add("s", {"a": {}, "b": {}})
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        host = os.uname().nodename
-        assert store.claim("s", f"{host}:{dead.pid}").key == "a"
-        assert store.claim("s", f"{host}:{os.getpid()}").key == "b"  # alive: this process
-        again = store.claim("s", "someone")
-        assert again.key == "a" and again.attempts == 2
-        assert store.claim("s", "someone else") is None
-        assert store.busy_elsewhere("s") == 2
-
-    def test_a_silent_worker_loses_its_trial_after_the_stale_time(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db", stale_after_s=0.2)
-        store.add("s", {"a": {}})
-        store.claim("s", "far-away-host:123")
-        assert store.claim("s", "me") is None
-        time.sleep(0.3)
-        assert store.claim("s", "me").attempts == 2
-
-    def test_a_finished_result_is_never_overwritten(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db")
-        store.add("s", {"a": {}})
-        store.claim("s", "one")
-        store.finish("s", "a", "one", {"loss": 1.0})
-        store.finish("s", "a", "two", {"loss": 2.0})
-        store.fail("s", "a", "two", "boom")
-        assert store.get("s", "a").result == {"loss": 1.0} and store.get("s", "a").status == "done"
-        assert store.claim("s", "three") is None
-
-    def test_a_trial_stored_with_other_settings_is_refused(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db")
-        store.add("s", {"a": {"epochs": 3}})
-        with pytest.raises(ConvforgeError, match="already has trial a with other settings \\(epochs: 3 → 5\\)"):
-            store.add("s", {"a": {"epochs": 5}})
-
-    def test_a_trial_that_keeps_killing_its_worker_is_failed_not_retried_forever(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db", stale_after_s=0.0, max_attempts=2)
-        store.add("s", {"a": {}})
-        assert store.claim("s", "w1").attempts == 1
-        time.sleep(0.01)
-        assert store.claim("s", "w2").attempts == 2
-        time.sleep(0.01)
-        assert store.claim("s", "w3") is None
-        trial = store.get("s", "a")
-        assert trial.status == "failed" and "died 2 times" in trial.error
-        assert store.retry_failed("s") == ["a"] and store.get("s", "a").attempts == 0
-
-    def test_claims_can_be_limited_to_a_scope(self, tmp_path):
-        store = TrialStore(tmp_path / "t.db")
-        store.add("s", {"cifar10-a": {}, "mnist-a": {}})
-        assert store.claim("s", "me", scope=("mnist-",)).key == "mnist-a"
-        assert store.claim("s", "me", scope=("mnist-",)) is None
-        assert store.counts("s", scope=("cifar10-",))["pending"] == 1
-
-    def test_a_bad_url_is_one_clear_error(self):
-        with pytest.raises(ConvforgeError, match="could not open the trial store"):
-            TrialStore("nosuchdialect://x")
+def load_grid_text(tmp_path: Path, text: str):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    return load_grid(path)
 
 
 def rows(q, train_seq, val_seq, train_par, val_par, seed=0, width=4):
@@ -208,59 +158,79 @@ def wait_for(condition, timeout=240.0, what="a condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-STUDY = "deep-vs-shallow-tiny"
-
-
-def start_study(tmp_path: Path, shared_data: Path) -> tuple[subprocess.Popen, TrialStore, Path, Path]:
-    """``convforge study`` on the tiny grid with 2 workers, in its own process group: (process, store, out, grid)."""
+def start_study(tmp_path: Path, shared_data: Path):
+    """``convforge study`` on the tiny grid with 2 workers, in its own process group: (process, study, out, grid)."""
     grid = tmp_path / "tiny.yaml"
     grid.write_text(TINY_GRID)
     out = tmp_path / "study"
     env = {**os.environ, "CONVFORGE_DATA": str(shared_data)}
     command = [sys.executable, "-m", "convforge", "study", "deep-vs-shallow", "--grid", str(grid), "--out", str(out),
-               "--workers", "2", "--quiet"]  # fmt: skip
+               "--workers", "2", "--heartbeat", "1", "--grace", "3", "--quiet"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # fmt: skip
-    store = wait_for(lambda: (out / "trials.db").exists() and TrialStore(out / "trials.db"), 60, "the store")
-    return process, store, out, grid
+
+    def opened():
+        if not (out / "trials.db").exists():
+            return None
+        try:
+            return optuna.load_study(study_name="deep-vs-shallow-tiny-mnist", storage=f"sqlite:///{out / 'trials.db'}")
+        except (KeyError, sqlalchemy.exc.OperationalError):  # the study is not there yet, or the file is being made
+            return None
+
+    return process, wait_for(opened, 60, "the study"), out, grid
+
+
+def by_key(study) -> dict[str, list]:
+    """Every trial of the study, grouped by its configuration's key."""
+    grouped: dict[str, list] = {}
+    for trial in study.get_trials(deepcopy=False):
+        grouped.setdefault(trial.user_attrs["key"], []).append(trial)
+    return grouped
+
+
+def running_trial_and_its_process(study, out: Path):
+    """A trial some worker is running now and that worker's process id, once one trial has finished."""
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        return None
+    logs = "".join(p.read_text() for p in (out / "logs").glob("worker-*.log"))
+    for trial in trials:
+        found = re.findall(rf"Optuna trial {trial.number}, process (\d+)", logs)
+        if trial.state == TrialState.RUNNING and found:
+            return trial, int(found[-1])
+    return None
 
 
 def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_data):
     """End to end on real MNIST: kill one worker mid-trial; the other finishes everything, nothing is lost."""
-    process, store, out, _ = start_study(tmp_path, shared_data)
-    study = STUDY
-
-    def finished_and_running():
-        trials = store.trials(study)
-        done = {t.key: t for t in trials if t.status == "done"}
-        running = [t for t in trials if t.status == "running"]
-        return (done, running) if done and running else None
+    process, study, out, _ = start_study(tmp_path, shared_data)
 
     def freeze_a_busy_worker():
-        _, running = wait_for(finished_and_running, what="a finished and a running trial")
-        pid = int(running[0].owner.split(":")[1])
+        found = running_trial_and_its_process(study, out)
+        if found is None:
+            return None
+        trial, pid = found
         os.kill(pid, signal.SIGSTOP)  # frozen, its trial cannot finish while we look
-        trial = store.get(study, running[0].key)
-        if trial.status == "running" and trial.owner == running[0].owner:
-            return pid, trial
+        if study.get_trials(deepcopy=False)[trial.number].state == TrialState.RUNNING:
+            return trial, pid
         os.kill(pid, signal.SIGCONT)
         return None
 
-    pid, victim = wait_for(freeze_a_busy_worker, what="a worker in mid-trial")
-    done_before = {t.key: t for t in store.trials(study, "done")}
+    victim, pid = wait_for(freeze_a_busy_worker, what="a worker in mid-trial")
+    done_before = {key: ts for key, ts in by_key(study).items() if ts[0].state == TrialState.COMPLETE}
     assert done_before
     os.kill(pid, signal.SIGKILL)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
 
-    trials = {t.key: t for t in store.trials(study)}
-    assert len(trials) == 6 and all(t.status == "done" for t in trials.values()), output
-    assert trials[victim.key].attempts == 2  # the killed trial ran again
-    for key, before in done_before.items():  # finished trials were neither re-run nor changed
-        assert trials[key].attempts == 1 and trials[key].result == before.result
-        assert trials[key].finished == before.finished
-    assert sum(t.attempts for t in trials.values()) == 7
-    result = trials[victim.key].result
+    trials = by_key(study)
+    assert len(trials) == 6 and all(ts[-1].state == TrialState.COMPLETE for ts in trials.values()), output
+    key = victim.user_attrs["key"]
+    assert [t.state for t in trials[key]] == [TrialState.FAIL, TrialState.COMPLETE]  # the killed trial ran again
+    for done_key, before in done_before.items():  # finished trials were neither re-run nor changed
+        assert len(trials[done_key]) == 1 and trials[done_key][0].datetime_complete == before[0].datetime_complete
+    assert sum(len(ts) for ts in trials.values()) == 7
+    result = trials[key][-1].user_attrs["result"]
     assert result["params"] > 0 and result["q"] == pytest.approx(600 * 10 / result["params"])
     assert 0 < result["val_loss"] < 3 and result["epochs"] == 2
     assert "Mean cross-entropy per Q interval" in output and "mnist (published)" in output
@@ -269,17 +239,17 @@ def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_d
 
 
 def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_path, shared_data):
-    process, store, out, grid = start_study(tmp_path, shared_data)
-    study = STUDY
-    wait_for(lambda: store.counts(study)["done"] >= 2, what="two finished trials")
+    process, study, out, grid = start_study(tmp_path, shared_data)
+    wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in study.get_trials()) >= 2, what="two finished trials")
     os.killpg(process.pid, signal.SIGKILL)  # the study and all its workers
     process.wait()
-    done_before = {t.key: t for t in store.trials(study, "done")}
+    done_before = {key: ts[0] for key, ts in by_key(study).items() if ts[0].state == TrialState.COMPLETE}
     assert 2 <= len(done_before) < 6
 
-    result = run_study(grid, out=out, workers=1, progress=False, data_root=str(shared_data))
+    result = run_study(grid, out=out, workers=1, progress=False, data_root=str(shared_data), heartbeat_s=1,
+                       grace_s=3)  # fmt: skip
     assert result.counts["done"] == 6 and len(result.rows) == 6
-    trials = {t.key: t for t in store.trials(study)}
+    trials = by_key(study)
     for key, before in done_before.items():
-        assert trials[key].attempts == 1 and trials[key].finished == before.finished
+        assert len(trials[key]) == 1 and trials[key][0].datetime_complete == before.datetime_complete
     assert "Q < 1" in result.table

@@ -120,6 +120,21 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(t).all() for t in load_checkpoint(last).tensors["model"].values())
 
 
+class ExplodesAtStep3(ExplodesInEpoch2):
+    """Its output turns to NaN at the third training step of its first epoch."""
+
+
+def test_a_nan_loss_stops_the_run_within_the_check_interval(tmp_path):
+    from convforge.engine.trainer import FINITE_CHECK_STEPS
+
+    model = ExplodesAtStep3()
+    settings = {**FAST, "train_subset": 8 * 40, "val_subset": 128, "batch_size": 8, "epochs": 1}
+    with pytest.raises(NonFiniteLossError, match="became nan at epoch 1, step 3;.*no epoch finished"):
+        convforge.train(model, name="explodes", project=str(tmp_path), **settings)
+    assert 3 <= model.steps <= FINITE_CHECK_STEPS  # stopped at the first check after the NaN, not at the epoch's end
+    assert not (tmp_path / "classify" / "explodes" / "checkpoints" / "last.safetensors").exists()
+
+
 def test_corrupted_or_truncated_checkpoint_is_a_clear_error(tmp_path):
     run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128).run_dir
     path = run / "checkpoints/last.safetensors"

@@ -230,3 +230,19 @@ def test_spatial_means_are_pools_and_other_means_are_reductions():
     assert result.macs_of(op="mean", convention="thop") == 3 * 16 + 3  # only the global pool
     assert result.by_category["pooling"] == 3 * 16 + 3
     assert result.by_category["reduction"] >= 3 * 16 + 16
+
+
+def test_thop_hooks_counts_only_what_runs_directly_in_a_module_class_thop_hooks():
+    class Functional(torch.nn.Module):
+        def forward(self, x):
+            return torch.softmax(x, 1)
+
+    class SubclassedNorm(torch.nn.BatchNorm1d):
+        """thop matches classes exactly: a subclass goes uncounted."""
+
+    x = (4, 10)
+    seen = convforge.profile(torch.nn.Sequential(torch.nn.Softmax(1), torch.nn.BatchNorm1d(4)), x,
+                             convention="thop_hooks")  # fmt: skip
+    assert seen.macs == seen.macs_by_convention["thop"] == (3 * 4 - 1) * 10 + 4 * 10 * 2 * 2  # softmax over 4, BN
+    unseen = convforge.profile(torch.nn.Sequential(Functional(), SubclassedNorm(4)), x, convention="thop_hooks")
+    assert unseen.macs == 0 and unseen.macs_by_convention["thop"] == seen.macs

@@ -14,6 +14,7 @@ import torch
 import convforge
 from convforge.nas import Budget, SearchSpace, SpaceError, hypervolume, measure, pareto_front
 from convforge.spec import build_spec
+from convforge.trials import open_storage
 
 SPACE = Path(__file__).resolve().parents[1] / "spaces" / "fashion-mnist.yaml"
 TINY_SPACE = {
@@ -118,7 +119,12 @@ def test_a_study_killed_in_mid_run_resumes_as_the_same_study(tmp_path):
     before = study.get_trials(deepcopy=False)
     killed = before[-1]
     assert killed.state == optuna.trial.TrialState.RUNNING
-    time.sleep(3)  # past the heartbeat's grace period
+    watcher = optuna.load_study(study_name="tiny-random", storage=open_storage(storage, heartbeat_s=1, grace_s=2))
+    deadline = time.time() + 60
+    while watcher.get_trials(deepcopy=False)[killed.number].state == optuna.trial.TrialState.RUNNING:
+        assert time.time() < deadline, "the killed trial never went stale"
+        optuna.storages.fail_stale_trials(watcher)  # what the resumed search does first, once the grace period is over
+        time.sleep(0.1)
 
     result = convforge.search(TINY_SPACE, **settings)
     after = optuna.load_study(study_name="tiny-random", storage=storage)

@@ -8,7 +8,6 @@ import sys
 
 from convforge.experiments.deep_vs_shallow import GRIDS, run_study
 from convforge.experiments.deep_vs_shallow.report import paired_tables
-from convforge.experiments.sweep import EXECUTORS
 
 
 def add_parser(subparsers) -> None:
@@ -28,12 +27,17 @@ def add_parser(subparsers) -> None:
     deep.add_argument("--grid", default="small", help=f"{', '.join(GRIDS)} or a YAML grid file (default: small)")
     deep.add_argument("--data", default=None, help="comma-separated dataset names (default: the grid's)")
     deep.add_argument("--data-root", default=None, help="where to look for the datasets first")
-    deep.add_argument("--workers", type=int, default=2, help="worker processes on this machine (default: 2)")
+    deep.add_argument("--workers", type=int, default=2,
+                      help="worker processes on this machine (default: 2; 1 trains in this process)")  # fmt: skip
     deep.add_argument("--out", default=None, help="study folder (default: runs/studies/deep-vs-shallow-GRID)")
     deep.add_argument("--storage", default=None,
-                      help="database URL shared by many machines, e.g. postgresql+psycopg://user@host/db "
-                      "(default: OUT/trials.db, SQLite)")  # fmt: skip
-    deep.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes or a Ray cluster")
+                      help="Optuna storage URL shared by many machines, e.g. postgresql+psycopg://user@host/db "
+                      "(default: OUT/trials.db, SQLite); start the study on one machine, then run the same command "
+                      "on the others")  # fmt: skip
+    deep.add_argument("--heartbeat", type=int, default=10, help="seconds between a worker's heartbeats (default 10)")
+    deep.add_argument("--grace", type=int, default=30,
+                      help="seconds of silence after which a worker counts as dead and its trial is queued again "
+                      "(default 30)")  # fmt: skip
     deep.add_argument("--retry-failed", action="store_true", help="run failed trials again")
     deep.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
     deep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -48,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         out=args.out,
         storage=args.storage,
-        executor=args.executor,
         data_root=args.data_root,
         progress=not args.quiet,
         retry_failed=args.retry_failed,
+        heartbeat_s=args.heartbeat,
+        grace_s=args.grace,
         report_only=args.report_only,
         command=command,
     )

@@ -10,7 +10,7 @@ from convforge.mapping_file import read_mapping
 from convforge.nas.pareto import hypervolume, pareto_front
 from convforge.nas.report import SearchResult, TrialRow, collect, front_table_text, summarise, write_report
 from convforge.nas.space import SearchSpace, SpaceError
-from convforge.nas.study import SAMPLERS, Budget, SearchSettings, measure, open_study, run_workers
+from convforge.nas.study import SAMPLERS, Budget, SearchSettings, measure, open_study, run_search
 
 
 def search(
@@ -55,7 +55,7 @@ def search(
     recipe = {"epochs": 1, **recipe}
     settings = SearchSettings(space_dict, data, name, url, sampler, Budget(max_params, max_macs, max_latency_ms),
                               trials, str(out), seed, recipe, heartbeat_s, grace_s)  # fmt: skip
-    run_workers(settings, workers, progress)
+    run_search(settings, workers, progress)
     rows = collect(open_study(settings, create=False), limit=trials)
     return write_report(summarise(name, rows, max_macs), out)
 

@@ -16,10 +16,7 @@ database URL shared by many machines. They resume by name. A trial whose process
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ import torch
 
 from convforge.errors import ConvforgeError
 from convforge.nas.space import SearchSpace
+from convforge.trials import Progress, WorkerSlot, open_storage, run_workers, study_names
 
 SAMPLERS = ("nsga2", "tpe", "random")
 
@@ -78,7 +76,6 @@ class SearchSettings:
     recipe: dict[str, Any] = field(default_factory=dict)
     heartbeat_s: int = 10
     grace_s: int = 30
-    threads: int | None = None
     worker: int = 0  # which of the local workers runs these settings
 
 
@@ -115,26 +112,12 @@ def _objective(settings: SearchSettings, space: SearchSpace):
 
 def open_study(settings: SearchSettings, create: bool = True):
     """The Optuna study of ``settings`` (created, or loaded when it exists)."""
-    import inspect
-    import warnings
-
     import optuna
-    from optuna.storages import RDBStorage
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # a trial whose process stopped beating is failed and its parameters tried again (the callback's name
-    # changed in Optuna 4.9)
-    if "heartbeat_stale_trial_callback" in inspect.signature(RDBStorage).parameters:
-        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)}
-    else:
-        retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2)}
-    engine = {"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite") else {}
-    storage = RDBStorage(settings.storage, engine_kwargs=engine, heartbeat_interval=settings.heartbeat_s,
-                         grace_period=settings.grace_s, **retry)  # fmt: skip
+    storage = open_storage(settings.storage, settings.heartbeat_s, settings.grace_s)
     generation = min(20, max(4, settings.trials // 4))  # several generations within the trial budget
     # each worker, and each resumed run, draws from its own random stream: one seed for all would repeat architectures
-    seed = settings.seed + 7919 * settings.worker + _trial_count(settings)
+    seed = settings.seed + 7919 * settings.worker + _trial_count(storage, settings.study)
     if settings.sampler == "nsga2":
         sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=generation)
     elif settings.sampler == "tpe":
@@ -160,15 +143,13 @@ def open_study(settings: SearchSettings, create: bool = True):
     return study
 
 
-def _trial_count(settings: SearchSettings) -> int:
+def _trial_count(storage: Any, study: str) -> int:
     """How many trials the study already holds (0 when it does not exist yet)."""
     import optuna
 
-    try:
-        summaries = optuna.get_all_study_summaries(settings.storage, include_best_trial=False)
-    except Exception:  # noqa: BLE001 - a new database
+    if study not in study_names(storage):
         return 0
-    return next((s.n_trials for s in summaries if s.study_name == settings.study), 0)
+    return len(optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False))
 
 
 def finished_trials(study) -> int:
@@ -179,54 +160,23 @@ def finished_trials(study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def run_worker(settings: SearchSettings, progress: bool = False) -> None:
+def run_worker(settings: SearchSettings, slot: WorkerSlot) -> None:
     """Run trials of the study until it holds ``settings.trials`` finished ones (completed or pruned)."""
     import optuna
     from optuna.study import MaxTrialsCallback
-    from tqdm import tqdm
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    study = open_study(settings)
-    space = SearchSpace.load(settings.space)
+    study = open_study(replace(settings, worker=slot.index))
+    if finished_trials(study) >= settings.trials:
+        return
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = finished_trials(study)
-    if done >= settings.trials:
-        return
-    with tqdm(total=settings.trials, initial=done, desc=f"search {settings.study}", unit="trial",
-              disable=not progress) as bar:  # fmt: skip
-
-        def advance(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-            bar.n = min(finished_trials(study), settings.trials)
-            bar.refresh()
-
-        study.optimize(_objective(settings, space), callbacks=[MaxTrialsCallback(settings.trials, states=states),
-                                                                advance], gc_after_trial=True)  # fmt: skip
+    study.optimize(_objective(settings, SearchSpace.load(settings.space)),
+                   callbacks=[MaxTrialsCallback(settings.trials, states=states)], gc_after_trial=True)  # fmt: skip
 
 
-def run_workers(settings: SearchSettings, workers: int, progress: bool = True) -> None:
+def run_search(settings: SearchSettings, workers: int, progress: bool = True) -> None:
     """Run the study's trials in this process (``workers=1``) or in ``workers`` processes sharing its storage."""
-    from tqdm import tqdm
-
-    if finished_trials(open_study(settings)) >= settings.trials:  # created once, before workers race to create it
+    study = open_study(settings)  # created once, before workers race to create it
+    if finished_trials(study) >= settings.trials:
         return
-    if workers == 1:
-        run_worker(settings, progress)
-        return
-    context = multiprocessing.get_context("spawn")
-    threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
-    settings_of = [SearchSettings(**{**settings.__dict__, "threads": threads, "worker": i}) for i in range(workers)]
-    processes = [context.Process(target=run_worker, args=(mine,)) for mine in settings_of]
-    for process in processes:
-        process.start()
-    study = open_study(settings, create=False)
-    with tqdm(total=settings.trials, desc=f"search {settings.study}", unit="trial", disable=not progress) as bar:
-        while any(p.is_alive() for p in processes):
-            bar.n = min(finished_trials(study), settings.trials)
-            bar.refresh()
-            time.sleep(2)
-        bar.n = min(finished_trials(study), settings.trials)
-        bar.refresh()
-    failed = [p.exitcode for p in processes if p.exitcode]
-    if failed:
-        raise ConvforgeError(f"{len(failed)} search worker(s) failed (exit codes {failed}); see the messages above")
+    shown = Progress(f"search {settings.study}", settings.trials, lambda: finished_trials(study))
+    run_workers(run_worker, (settings,), workers, shown, progress)

@@ -20,6 +20,12 @@ Conventions (all in MACs; FLOPs = 2 × MACs in every convention):
     pool and counted as one; other means are reductions, free as in thop. Nearest upsampling follows thop up to 2.0, the
     releases behind published figures such as LeYOLO's; ultralytics-thop 2.2 counts it
     as 0.
+``thop_hooks``
+    The ``thop`` costs of only what thop itself sees: operations run directly by a
+    module of a class thop hooks (convolutions, linear layers, norms, average pooling,
+    upsampling, softmax, PReLU; see :mod:`convforge.profiler.thop_hooks`). Functional
+    calls inside other modules count 0, as in thop. LeYOLO's published GFLOPs are
+    counted this way.
 ``full``
     Every operation: the products (with bias adds), normalisation, activations,
     elementwise arithmetic, pooling, reductions, softmax and resampling, each
@@ -43,7 +49,7 @@ from typing import Any
 
 import torch
 
-CONVENTIONS = ("macs", "thop", "full")
+CONVENTIONS = ("macs", "thop", "thop_hooks", "full")
 CATEGORIES = (
     "conv",
     "matmul",
@@ -67,6 +73,7 @@ class OpCost:
     macs: int = 0
     thop: int = 0
     full: int = 0
+    thop_hooks: int = 0  # set by the profiler, which knows the module that ran the operation
 
     def under(self, convention: str) -> int:
         """The cost under a named convention."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from torch.utils._pytree import tree_flatten
 
 from convforge.profiler.activation_memory import ActivationMemoryTracker
 from convforge.profiler.op_costs import OpCost, cost_of, op_name
+from convforge.profiler.thop_hooks import seen_by_thop
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ModuleCall:
     path: str
     type: str
     output_shape: Any = None
+    module_class: type | None = None
 
 
 @dataclass
@@ -82,7 +84,7 @@ class ModuleStack:
         self.handles: list[Any] = []
         try:
             for path, module in model.named_modules():
-                state.modules.setdefault(path, ModuleCall(path, type(module).__name__))
+                state.modules.setdefault(path, ModuleCall(path, type(module).__name__, module_class=type(module)))
                 if isinstance(module, torch.jit.ScriptModule):
                     continue
                 self.handles.append(module.register_forward_pre_hook(self._enter(path)))
@@ -134,6 +136,9 @@ class OpCounter(TorchDispatchMode):
         if parts is None:
             self.state.uncounted[name] += 1
         else:
+            call = self.state.modules.get(module)
+            if call is not None and seen_by_thop(call.module_class):  # what thop's own hooks would count
+                parts = tuple(replace(cost, thop_hooks=cost.thop) if cost.thop else cost for cost in parts)
             self.state.records.extend(OpRecord(module, name, cost) for cost in parts)
         if self.memory is not None:
             tensors, _ = tree_flatten(out)

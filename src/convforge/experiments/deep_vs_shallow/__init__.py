@@ -1,30 +1,36 @@
 """The deep-versus-shallow study: residual stacks against their first-order parallel expansion.
 
-``run_study`` trains ``residual_stack_net`` in both layouts over a grid, records every
-trial in a :class:`~convforge.experiments.trial_store.TrialStore` (SQLite in the output
-folder by default), and writes the report. Interrupt it at any moment and run it again:
-finished trials are kept, unfinished ones run. To spread one study over many machines,
-give every machine the same ``storage`` URL (PostgreSQL) and start the study on each;
-or use ``executor="ray"``.
+``run_study`` trains ``residual_stack_net`` in both layouts over a grid. Each dataset's
+configurations are queued in an Optuna study (SQLite in the output folder by default,
+or any database URL), worked through by local worker processes, and the report is
+written from the finished trials. Interrupt it at any moment and run it again: finished
+trials are kept, a dead worker's trial is queued again once its heartbeat has been
+silent for ``grace_s`` seconds, and unfinished ones run. To spread one study over many
+machines, start it on one machine, then run the same command with the same
+``storage`` URL (PostgreSQL, MySQL) on the others: their workers join the queue.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from convforge.data.catalog import NAMES
-from convforge.errors import InvalidValueError
+from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.experiments.deep_vs_shallow.grid import GRIDS, StudyGrid, load_grid, trial_key
 from convforge.experiments.deep_vs_shallow.report import q_table, trial_rows, write_report
+from convforge.experiments.deep_vs_shallow.study import (
+    GridWork,
+    grid_worker,
+    open_grid_studies,
+    queue_grid,
+    status_counts,
+    study_name,
+)
 from convforge.experiments.deep_vs_shallow.trial import model_settings, run_trial, trial_recipe
-from convforge.experiments.sweep import run_sweep
-from convforge.experiments.trial_store import TrialStore
 from convforge.registry import create_model
-
-TRIAL_FUNCTION = "convforge.experiments.deep_vs_shallow.trial:run_trial"
+from convforge.trials import Progress, open_storage, run_workers, storage_url, study_names
 
 
 @dataclass
@@ -39,10 +45,6 @@ class StudyResult:
     @property
     def table(self) -> str:
         return q_table(self.rows)
-
-
-def study_name(grid: StudyGrid) -> str:
-    return f"deep-vs-shallow-{grid.name}"
 
 
 def validate_grid(grid: StudyGrid, data: tuple[str, ...]) -> None:
@@ -60,8 +62,8 @@ def validate_grid(grid: StudyGrid, data: tuple[str, ...]) -> None:
             if model not in checked:
                 create_model("residual_stack_net", **model_settings(config))
             trial_recipe(config, ".")
-        except Exception as err:
-            raise InvalidValueError(f"grid {grid.name!r}, trial {key}: {err}") from None
+        except ConvforgeError as err:
+            raise InvalidValueError(f"grid {grid.name!r}, trial {key}: {err}") from err
         checked.update((model, recipe))
 
 
@@ -71,49 +73,54 @@ def run_study(
     workers: int = 2,
     out: str | Path | None = None,
     storage: str | None = None,
-    executor: str = "local",
     data_root: str | None = None,
     progress: bool = True,
     retry_failed: bool = False,
     report_only: bool = False,
-    stale_after_s: float = 120.0,
+    heartbeat_s: int = 10,
+    grace_s: int = 30,
     command: str = "",
 ) -> StudyResult:
     """Run (or resume) the study and write its report; see the module documentation.
 
     ``data`` is a list or comma-separated names (default: the grid's datasets). ``out``
-    holds the store (unless ``storage`` names a database), the trials' run folders,
-    worker logs and ``report/``. ``report_only`` only rewrites the report from the store.
+    holds the storage (unless ``storage`` names a database), the trials' run folders,
+    worker logs and ``report/``. ``workers=1`` trains in this process. ``report_only``
+    only rewrites the report from the storage.
     """
     spec = grid if isinstance(grid, StudyGrid) else load_grid(grid)
     if isinstance(data, str):
         data = tuple(d.strip() for d in data.split(",") if d.strip())
     datasets = tuple(data) if data else spec.data
-    out = Path(out) if out is not None else Path("runs") / "studies" / study_name(spec)
-    storage = storage or str(out / "trials.db")
-    store = TrialStore(storage, stale_after_s=stale_after_s)
-    name = study_name(spec)
-    scope = tuple(f"{d}-" for d in datasets)  # trial keys start with their dataset
-    if not report_only:
+    out = Path(out) if out is not None else Path("runs") / "studies" / f"deep-vs-shallow-{spec.name}"
+    url = storage_url(storage or out / "trials.db")
+    opened = open_storage(url, heartbeat_s, grace_s)
+    if report_only:
+        present = set(study_names(opened))
+        datasets = tuple(d for d in datasets if study_name(spec, d) in present)
+        studies = open_grid_studies(spec, datasets, opened, create=False)
+    else:
         validate_grid(spec, datasets)
-        store.add(name, spec.configurations(datasets))
-        if retry_failed:
-            for key in store.retry_failed(name, scope):  # a retried trial starts over, not from its failed run
-                shutil.rmtree(out / "trials" / "classify" / key, ignore_errors=True)
-        context = {"out": str(out.resolve()), "data_root": data_root, "stale_after_s": stale_after_s, "scope": scope}
-        run_sweep(storage, name, TRIAL_FUNCTION, context, workers, executor, progress, log_dir=out / "logs")
-    rows = [r for r in trial_rows(store.trials(name)) if r["key"].startswith(scope)]
+        studies = queue_grid(spec, datasets, opened, out, retry_failed)
+        counts = lambda: status_counts(studies)  # noqa: E731
+        shown = Progress(f"deep-vs-shallow {spec.name}", sum(counts().values()),
+                         lambda: (c := counts())["done"] + c["failed"],
+                         lambda: {k: v for k, v in counts().items() if k in ("running", "failed")})  # fmt: skip
+        work = GridWork(url, tuple(study_name(spec, d) for d in datasets), str(out.resolve()), data_root,
+                        heartbeat_s, grace_s)  # fmt: skip
+        run_workers(grid_worker, (work,), workers, shown, progress, log_dir=out / "logs")
+    rows = trial_rows(t for study in studies for t in study.get_trials(deepcopy=False))
     report = write_report(rows, out / "report", f"Deep versus shallow: grid {spec.name}", command) if rows else ""
-    return StudyResult(out, rows, store.counts(name, scope), report)
+    return StudyResult(out, rows, status_counts(studies), report)
 
 
 __all__ = [
     "GRIDS",
     "StudyGrid",
     "StudyResult",
-    "TrialStore",
     "load_grid",
     "run_study",
     "run_trial",
+    "study_name",
     "trial_key",
 ]

@@ -43,8 +43,13 @@ PUBLISHED: dict[tuple[str, str], tuple[tuple[float, float], ...]] = {
 
 
 def trial_rows(trials: Iterable[Any]) -> list[dict[str, Any]]:
-    """Flat rows (configuration and result) of the finished trials of a :class:`TrialStore`."""
-    return [{**t.config, **t.result, "key": t.key} for t in trials if t.status == "done" and t.result]
+    """Flat rows (configuration and result) of the completed Optuna trials of a study, one per configuration."""
+    rows: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        attrs = trial.user_attrs
+        if trial.state.name == "COMPLETE" and "result" in attrs and attrs["key"] not in rows:
+            rows[attrs["key"]] = {**attrs["config"], **attrs["result"], "key": attrs["key"]}
+    return list(rows.values())
 
 
 def q_bin(q: float) -> int:
