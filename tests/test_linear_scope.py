@@ -363,3 +363,17 @@ def test_clamping_without_bounds_and_hardtanh_with_crossed_bounds_are_refused():
         LinearScope(Lambda(lambda x: torch.clamp(x)))(x0, x0)
     with pytest.raises(ValueError, match="min_val"):
         LinearScope(Lambda(lambda x: F.hardtanh(x, 1.0, -1.0)))(x0, x0)
+
+
+def test_operations_are_known_by_their_function_object_not_their_name():
+    def add(x):  # a function that only shares torch's name: squaring is not linear
+        if torch.overrides.has_torch_function_unary(x):
+            return torch.overrides.handle_torch_function(add, (x,), x)
+        return x * x
+
+    class Squares(nn.Module):
+        def forward(self, x):
+            return add(x).flatten(1)
+
+    with pytest.raises(UnsupportedOperationError, match="cannot replay 'add'"):
+        LinearScope(Squares())(torch.randn(1, 1, 2, 2), torch.randn(3, 1, 2, 2))

@@ -111,3 +111,27 @@ def test_command_line_overrides_read_numbers_booleans_and_lists():
     parsed = parse_overrides(["width=0.5", "depth=3", "fused=false", "features=[16, 8]", "empty=[]", "name=x"])
     assert parsed == {"width": 0.5, "depth": 3, "fused": False, "features": [16, 8], "empty": [], "name": "x"}
     assert convforge.create_model("espcn", **parse_overrides(["features=[16,8]"])).body[0].out_channels == 16
+
+
+def test_the_model_families_are_imported_by_the_package_not_by_the_registry():
+    import subprocess
+    import sys
+
+    tracer = """
+import inspect, sys
+
+class Tracer:
+    importers = {}
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("convforge.models") and name not in self.importers:
+            callers = [f.frame.f_globals.get("__name__", "") for f in inspect.stack()]
+            self.importers[name] = next(c for c in callers if c.startswith("convforge"))
+        return None
+
+tracer = Tracer()
+sys.meta_path.insert(0, tracer)
+import convforge.registry
+print(sorted(set(tracer.importers.values())))
+"""
+    importers = subprocess.run([sys.executable, "-c", tracer], capture_output=True, text=True, check=True).stdout
+    assert importers.strip() == "['convforge', 'convforge.models']"  # the package, then the family modules

@@ -166,6 +166,26 @@ class TestFusedParallelPath:
             stack(x)
 
 
+    def test_whether_to_fuse_is_decided_once_and_again_after_a_mode_change(self, monkeypatch):
+        import convforge.nn.residual_stack as module
+
+        looks = []
+        real = module._fusion_blocker
+        monkeypatch.setattr(module, "_fusion_blocker", lambda branches: looks.append(1) or real(branches))
+        stack = ParallelResidualStack(4, 3)
+        x = torch.randn(2, 4, 6, 6)
+        for _ in range(3):
+            stack(x)
+        assert len(looks) == 1
+        stack.eval()
+        stack(x)
+        stack(x)
+        assert len(looks) == 2
+        stack.branches[0].act = nn.PReLU()  # a branch changed in place: the stack is told
+        stack.reset_fusion()
+        assert not stack.fusable and len(looks) == 3
+
+
 class TestModelFamily:
     def test_registered_variants_build_at_their_input_size(self):
         for name, size in [("residual_stack_net_mnist", (1, 1, 28, 28)), ("residual_stack_net_cifar", (2, 3, 32, 32))]:

@@ -144,3 +144,24 @@ def test_a_block_can_declare_further_channel_arguments_that_scale_with_width():
                                                  [-1, 1, "WideThenNarrow", [64, None]]]})  # fmt: skip
     assert model.rows[0][0].out_channels == 56  # 100 × 0.5 = 50 → 56, a multiple of 8
     assert model.rows[1][0].out_channels == 32  # None passes through: the block's own default (c_in)
+
+
+def test_building_with_overrides_leaves_the_callers_spec_as_it_was():
+    spec = Spec.load(PYRAMID)
+    model = build_spec(spec, width=1.0, in_chans=1)
+    assert model.channels[0] == 64 and model.spec.in_channels == 1
+    assert (spec.width, spec.in_channels) == (0.5, 3)
+
+
+def test_create_model_reads_a_spec_file_once(tmp_path, monkeypatch):
+    import yaml
+
+    import convforge
+
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump({**PYRAMID, "outputs": [-1]}))
+    reads = []
+    real = type(path).read_text
+    monkeypatch.setattr(type(path), "read_text", lambda self, *a, **k: reads.append(self) or real(self, *a, **k))
+    convforge.create_model(str(path), num_classes=3)
+    assert reads.count(path) == 1

@@ -18,7 +18,7 @@ def read_mapping(source: str | Path | dict[str, Any], what: str,
     try:
         values = yaml.safe_load(Path(source).read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
-        raise error(f"could not read the {what} {source}: {err}") from None
+        raise error(f"could not read the {what} {source}: {err}") from err
     if not isinstance(values, dict):
         raise error(f"the {what} {source} must be a mapping of field: value")
     return values

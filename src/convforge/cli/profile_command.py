@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             written = plot_profile(result, args.plot, depth=args.depth or 1)
         except OSError as err:
-            raise ConvforgeError(f"could not write the chart to {args.plot!r}: {err.strerror or err}") from None
+            raise ConvforgeError(f"could not write the chart to {args.plot!r}: {err.strerror or err}") from err
         print(f"chart written to {written}", file=sys.stderr)
     return 0

@@ -8,6 +8,8 @@ see :mod:`convforge.data.tensor_loader` for the fast batch iterator over them.
 from __future__ import annotations
 
 import os
+import tarfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,8 +161,8 @@ def _try_read(spec: DatasetSpec, folder: Path, split: str) -> ImageTensors | Non
 def _load_digits(split: str) -> ImageTensors:
     try:
         from sklearn.datasets import load_digits
-    except ImportError:
-        raise ConvforgeError("the digits dataset comes with scikit-learn: pip install scikit-learn") from None
+    except ImportError as err:
+        raise ConvforgeError("the digits dataset comes with scikit-learn: pip install scikit-learn") from err
     bunch = load_digits()
     images = torch.from_numpy((bunch.images * 16).clip(0, 255).astype(np.uint8)).unsqueeze(1)
     labels = torch.from_numpy(bunch.target.astype(np.int64))
@@ -184,7 +186,8 @@ def _download(spec: DatasetSpec, split: str) -> ImageTensors | None:
         else:
             cls(str(target / spec.name if spec.name not in ("cifar10", "cifar100") else target), train=split == "train",
                 download=True)  # fmt: skip
-    except Exception:  # offline, refused, or a partial file: fall through to the "not found" message
+    except (OSError, RuntimeError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile):
+        # offline, refused, or a partial file: fall through to the "not found" message
         return None
     for folder in roots.expand(target, spec.name, spec.subfolders):
         found = _try_read(spec, folder, split)

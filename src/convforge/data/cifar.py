@@ -47,8 +47,9 @@ class _SafeUnpickler(pickle.Unpickler):
 def _load(raw: bytes, where: str) -> dict:
     try:
         return _SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
-    except Exception as err:
-        raise ConvforgeError(f"{where} is not a readable CIFAR batch: {err}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
+            KeyError) as err:  # fmt: skip
+        raise ConvforgeError(f"{where} is not a readable CIFAR batch: {err}") from err
 
 
 def _members(source: Path, folder: str, names: list[str]) -> dict[str, bytes]:
@@ -77,7 +78,7 @@ def _archive_files(source: Path, mtime: float) -> dict[str, bytes]:
                 if member.isfile() and name not in found:
                     found[name] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise ConvforgeError(f"could not read the archive {source}: {err}") from None
+        raise ConvforgeError(f"could not read the archive {source}: {err}") from err
     return found
 
 

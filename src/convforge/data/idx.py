@@ -22,7 +22,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError, zlib.error) as err:
-        raise ConvforgeError(f"could not read IDX file {path}: {err}") from None
+        raise ConvforgeError(f"could not read IDX file {path}: {err}") from err
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise ConvforgeError(f"{path} is not an IDX file (bad magic number)")
     dtype, ndim = _DTYPES[data[2]], data[3]

@@ -26,7 +26,7 @@ def read_image(path: str | Path) -> torch.Tensor:
     try:
         image = decode_image(str(path), mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, ValueError, OSError) as err:
-        raise ConvforgeError(f"could not read {path} as an image: {err}") from None
+        raise ConvforgeError(f"could not read {path} as an image: {err}") from err
     if image.dtype == torch.uint16:
         image = image.to(torch.int32).add(128).div(257, rounding_mode="floor").to(torch.uint8)
     elif image.dtype != torch.uint8:

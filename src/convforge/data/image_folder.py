@@ -66,7 +66,7 @@ class FolderLoader:
         try:
             self.dataset = datasets.ImageFolder(str(folder), transform=transform)
         except (FileNotFoundError, RuntimeError) as err:
-            raise ConvforgeError(f"{folder} is not a folder of class folders with images: {err}") from None
+            raise ConvforgeError(f"{folder} is not a folder of class folders with images: {err}") from err
         self.classes = list(self.dataset.classes)
         self.batch_size, self.workers, self.seed = batch_size, workers, seed
         self.rank, self.world_size = rank, world_size

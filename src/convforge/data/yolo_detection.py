@@ -76,7 +76,7 @@ def read_dataset_yaml(path: str | Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
-        raise ConvforgeError(f"could not read the dataset YAML {path}: {err}") from None
+        raise ConvforgeError(f"could not read the dataset YAML {path}: {err}") from err
     if not isinstance(values, dict):
         raise ConvforgeError(f"the dataset YAML {path} must be a mapping with path, train, val and names")
     names = values.get("names")
@@ -132,8 +132,8 @@ def read_labels(path: Path, num_classes: int) -> np.ndarray:
             continue
         try:
             values = [float(f) for f in fields[:5]]
-        except ValueError:
-            raise ConvforgeError(f"{path}:{number}: expected 'class cx cy w h' numbers, got {line!r}") from None
+        except ValueError as err:
+            raise ConvforgeError(f"{path}:{number}: expected 'class cx cy w h' numbers, got {line!r}") from err
         if len(fields) != 5:
             raise ConvforgeError(f"{path}:{number}: expected 5 fields 'class cx cy w h', got {len(fields)}")
         if not values[0].is_integer() or not 0 <= values[0] < num_classes:

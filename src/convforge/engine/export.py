@@ -44,9 +44,9 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
         return ExportResult(path, tuple(input_shape), None, None, None)
     try:
         import onnxruntime
-    except ImportError:
+    except ImportError as err:
         raise ConvforgeError("the parity check needs onnxruntime (pip install onnxruntime), or pass check=False "
-                             "(--no-check)") from None  # fmt: skip
+                             "(--no-check)") from err  # fmt: skip
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     theirs = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
     with torch.no_grad():

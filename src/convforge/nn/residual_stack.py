@@ -168,6 +168,10 @@ class ParallelResidualStack(ResidualStack):
     (the default) uses it whenever the branches allow it (:attr:`fusable`); ``False``
     always runs the branches one by one; ``True`` insists, and fails if they do not allow it.
     Both paths give the same output and update BatchNorm statistics the same way.
+
+    Whether the branches allow it is decided once, at the first call, and decided again
+    after ``train()``/``eval()``, ``to()``, or ``load_state_dict`` on the stack or a
+    module holding it. After replacing parts of a branch in place, call :meth:`reset_fusion`.
     """
 
     layout = "parallel"
@@ -175,20 +179,39 @@ class ParallelResidualStack(ResidualStack):
     def __init__(self, *args, fused: bool | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fused = fused
+        self._blocker: str | None | object = _UNDECIDED
+        self.register_load_state_dict_post_hook(lambda module, keys: module.reset_fusion())
 
     @classmethod
     def from_branches(cls, branches: Iterable[nn.Module], fused: bool | None = None) -> ParallelResidualStack:
         return cls(branches=branches, fused=fused)
 
+    def reset_fusion(self) -> None:
+        """Forget whether the branches can run fused; the next call decides again."""
+        self._blocker = _UNDECIDED
+
+    def _fusion_blocker(self) -> str | None:
+        if self._blocker is _UNDECIDED:
+            self._blocker = _fusion_blocker(list(self.branches))
+        return self._blocker  # type: ignore[return-value]
+
+    def train(self, mode: bool = True) -> ParallelResidualStack:
+        self.reset_fusion()  # BatchNorm settings between branches are compared in the new mode
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):
+        self.reset_fusion()  # dtypes and devices may change
+        return super()._apply(fn, *args, **kwargs)
+
     @property
     def fusable(self) -> bool:
         """Whether the branches are alike plain conv (+ BatchNorm) + element-wise activation."""
-        return _fusion_blocker(list(self.branches)) is None
+        return self._fusion_blocker() is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused is False:
             return self._unfused(x)
-        blocker = _fusion_blocker(list(self.branches))
+        blocker = self._fusion_blocker()
         if blocker is None:
             return self._fused(x)
         if self.fused:
@@ -214,6 +237,9 @@ class ParallelResidualStack(ResidualStack):
         if first.scale != 1.0:
             y = y * first.scale
         return x + y.unflatten(1, (len(branches), -1)).sum(1)
+
+
+_UNDECIDED = object()  # a stack that has not yet looked at its branches
 
 
 def _fusion_blocker(branches: list[nn.Module]) -> str | None:

@@ -16,6 +16,10 @@ from convforge.profiler.op_costs import CONVENTIONS
 from convforge.profiler.op_counter import CountingState, ModuleStack, OpCounter
 from convforge.profiler.result import ModuleRow, ProfileResult, category_totals
 
+# what a model's forward raises when it cannot run on the input (shapes, types, its own checks)
+FORWARD_FAILURES = (RuntimeError, TypeError, ValueError, IndexError, KeyError, AttributeError, NotImplementedError,
+                    AssertionError, ArithmeticError)  # fmt: skip
+
 InputSpec = Sequence[int] | torch.Tensor | tuple | list
 
 
@@ -138,7 +142,7 @@ def profile(
         with torch.no_grad(), OpCounter(state, memory):
             output = model(*example)
         del output
-    except Exception as err:
+    except FORWARD_FAILURES as err:
         if stack is None:
             raise
         raise _forward_error(name, example, state, err) from err

@@ -98,7 +98,7 @@ def run_trial(study: Any, storage: Any, taken: tuple[Any, int], objective: Objec
     try:
         with _heartbeat(storage, trial_id):
             value, result = objective(config)
-    except Exception as err:  # the trial failed; the worker goes on with the next one
+    except Exception as err:  # noqa: BLE001 - whatever stops a trial fails it, as in Optuna's optimize; the worker goes on
         detail = str(err) if isinstance(err, ConvforgeError) else traceback.format_exc()
         log(f"trial {key} failed: {detail}")
         trial.set_user_attr(ERROR, f"{type(err).__name__}: {detail}"[-4000:])

@@ -154,5 +154,5 @@ def _typed(path: Path, field_name: str, value: Any, kind: type) -> Any:
         if kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
             raise ValueError
         return kind(float(value)) if kind is int else kind(value)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"{path}: {field_name} value {value!r} is not allowed; use a {kind.__name__}") from None
+    except (TypeError, ValueError) as err:
+        raise InvalidValueError(f"{path}: {field_name} value {value!r} is not allowed; use a {kind.__name__}") from err
