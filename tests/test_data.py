@@ -124,7 +124,9 @@ def test_translation_shifts_each_image_by_at_most_the_padding():
     padded = torch.nn.functional.pad(x, (2,) * 4, mode="reflect")
     offsets = []
     for image, source in zip(shifted, padded):
-        found = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image, source[:, dy:dy + 6, dx:dx + 6])]
+        found = [
+            (dy, dx) for dy in range(5) for dx in range(5) if torch.equal(image, source[:, dy : dy + 6, dx : dx + 6])
+        ]
         assert found, "every image is a window of its reflect-padded self"
         offsets.append(found[0])
     assert len(set(offsets)) > 1 and any(o != (2, 2) for o in offsets)  # the images really move, and not alike

@@ -165,7 +165,6 @@ class TestFusedParallelPath:
         with pytest.raises(InvalidValueError, match="PReLU"):
             stack(x)
 
-
     def test_whether_to_fuse_is_decided_once_and_again_after_a_mode_change(self, monkeypatch):
         import convforge.nn.residual_stack as module
 
