@@ -1,5 +1,6 @@
 import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -32,3 +33,20 @@ def _offline(monkeypatch):
     """Tests never download: a dataset that is not on disk must fail fast."""
     monkeypatch.setenv("CONVFORGE_OFFLINE", "1")
     os.environ.pop("CONVFORGE_DATA", None)
+
+
+def _wait_for(condition, timeout: float = 240.0, what: str = "a condition"):
+    """Poll ``condition`` until it returns something true, and return that; fail after ``timeout`` seconds."""
+    end = time.time() + timeout
+    while time.time() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def wait_for():
+    """Wait on a condition rather than on the clock: ``wait_for(condition, timeout, what)``."""
+    return _wait_for

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import torch
+
 
 def convforge(*args):
     return subprocess.run(
@@ -147,6 +149,15 @@ def test_super_resolution_train_eval_upscale_and_explain_from_the_command_line(t
 
     refused = convforge("upscale", str(run_dir), str(low), str(tmp_path / "big.gif"))
     assert refused.returncode == 1 and "gif" in refused.stderr.lower()
+
+    other = shared_data / "sr" / "test" / "Set5" / "x2" / "LR" / "img_003.png"
+    predicted = convforge("predict", str(run_dir), str(low), str(other))  # the SR task's prediction: enlargements
+    assert predicted.returncode == 0, predicted.stderr
+    written = sorted(p.name for p in (run_dir / "predict").iterdir())
+    assert written == ["img_002.png", "img_003.png"] and "enlarged" in predicted.stdout
+    assert torch.equal(read_image(run_dir / "predict" / "img_002.png"), big)  # as upscale made it
+    wrong = _one_sentence_error(convforge("predict", str(run_dir), str(low), "--top-k", "3"))
+    assert "sr model" in wrong and "takes no options" in wrong and "top_k" in wrong
 
 
 def test_compare_prints_the_table_and_the_plot_path(tmp_path):

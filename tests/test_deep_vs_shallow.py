@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -148,17 +147,7 @@ class TestReport:
         assert "mnist d2 w4 k3 relu lr0.002" in detail and "-0.1500" in detail
 
 
-def wait_for(condition, timeout=240.0, what="a condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def start_study(tmp_path: Path, shared_data: Path):
+def start_study(tmp_path: Path, shared_data: Path, wait_for):
     """``convforge study`` on the tiny grid with 2 workers, in its own process group: (process, study, out, grid)."""
     grid = tmp_path / "tiny.yaml"
     grid.write_text(TINY_GRID)
@@ -201,9 +190,9 @@ def running_trial_and_its_process(study, out: Path):
     return None
 
 
-def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_data):
+def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_data, wait_for):
     """End to end on real MNIST: kill one worker mid-trial; the other finishes everything, nothing is lost."""
-    process, study, out, _ = start_study(tmp_path, shared_data)
+    process, study, out, _ = start_study(tmp_path, shared_data, wait_for)
 
     def freeze_a_busy_worker():
         found = running_trial_and_its_process(study, out)
@@ -238,8 +227,8 @@ def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_d
     assert (out / "report" / "loss_vs_q.png").stat().st_size > 0
 
 
-def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_path, shared_data):
-    process, study, out, grid = start_study(tmp_path, shared_data)
+def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_path, shared_data, wait_for):
+    process, study, out, grid = start_study(tmp_path, shared_data, wait_for)
     wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in study.get_trials()) >= 2, what="two finished trials")
     os.killpg(process.pid, signal.SIGKILL)  # the study and all its workers
     process.wait()

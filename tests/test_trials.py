@@ -4,7 +4,6 @@ worker dies, and local workers that share a storage."""
 from __future__ import annotations
 
 import os
-import time
 
 import optuna
 import pytest
@@ -21,16 +20,6 @@ from convforge.trials import (
     work_through_queue,
 )
 from convforge.trials.queue import run_trial
-
-
-def wait_for(condition, timeout=60.0, what="a condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def new_study(url: str, name: str = "s"):
@@ -78,7 +67,7 @@ def test_a_grid_run_by_three_processes_finishes_each_configuration_exactly_once(
     assert {t.user_attrs["result"]["threads"] for t in trials} == {threads}  # each its share of the CPU
 
 
-def test_a_silent_workers_trial_is_queued_again_and_a_finished_one_is_not(tmp_path):
+def test_a_silent_workers_trial_is_queued_again_and_a_finished_one_is_not(tmp_path, wait_for):
     study, storage = new_study(f"sqlite:///{tmp_path / 't.db'}")
     enqueue_configurations(study, {"a": {"i": 0}, "b": {"i": 1}})
     first = pop_waiting(study, storage)
@@ -91,7 +80,7 @@ def test_a_silent_workers_trial_is_queued_again_and_a_finished_one_is_not(tmp_pa
         optuna.storages.fail_stale_trials(study)
         return study.get_trials(states=(TrialState.WAITING,))
 
-    again = wait_for(requeued, what="the stale trial to be queued again")
+    again = wait_for(requeued, 60, "the stale trial to be queued again")
     assert [t.user_attrs["key"] for t in again] == ["b"]
     work_through_queue([study], storage, lambda config: (2.0, {}), poll_s=0.1, log=lambda text: None)
     states = [(t.user_attrs["key"], t.state) for t in study.get_trials()]

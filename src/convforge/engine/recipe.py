@@ -16,12 +16,11 @@ from typing import Any
 from convforge.errors import InvalidValueError
 from convforge.field_checks import check_bools, check_ints, check_numbers, check_range, rejected
 from convforge.mapping_file import read_mapping
-from convforge.tasks import TASKS, TaskSettings
+from convforge.tasks import DEFAULT_TASK, TASKS, TaskSettings
 
 OPTIMIZERS = ("sgd", "adamw", "adadelta")
 SCHEDULES = ("cosine", "step", "onecycle", "constant")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 2e-3, "adadelta": 0.1}
-DEFAULT_TASK = "classify"
 
 
 @dataclass

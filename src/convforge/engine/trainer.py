@@ -24,7 +24,7 @@ from convforge.engine.curves import plot_curves
 from convforge.engine.distributed import DistContext, broadcast_object, init_distributed, shutdown, sum_across_ranks
 from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
-from convforge.engine.recipe import DEFAULT_TASK, Recipe
+from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
 from convforge.profiler import profile
 from convforge.registry import create_model, get_model_info
@@ -32,7 +32,7 @@ from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_che
 from convforge.runs.loading import load_trained
 from convforge.runs.run_dir import RunDir
 from convforge.tables import format_metric
-from convforge.tasks import TASKS, get_task
+from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
 FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 

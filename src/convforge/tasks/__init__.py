@@ -13,6 +13,7 @@ from convforge.tasks.detect import DetectionTask
 from convforge.tasks.sr import SuperResolutionTask
 
 TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, SuperResolutionTask, DetectionTask)}
+DEFAULT_TASK = ClassificationTask.name  # what a recipe trains when neither it nor the model names a task
 
 
 def get_task(name: str) -> Task:
@@ -22,5 +23,15 @@ def get_task(name: str) -> Task:
     return TASKS[name]()
 
 
-__all__ = ["TASKS", "ClassificationTask", "DetectionTask", "Predictions", "SuperResolutionTask", "Task", "TaskData",
-           "TaskSettings", "get_task"]  # fmt: skip
+__all__ = [
+    "DEFAULT_TASK",
+    "TASKS",
+    "ClassificationTask",
+    "DetectionTask",
+    "Predictions",
+    "SuperResolutionTask",
+    "Task",
+    "TaskData",
+    "TaskSettings",
+    "get_task",
+]
