@@ -123,7 +123,8 @@ def _model_defaults(name: str | None) -> dict[str, Any]:
         return {}
     info = get_model_info(name)
     if info.task not in TASKS:
-        return {}
+        raise ConvforgeError(f"model {name!r} declares the task {info.task!r}, which convforge does not train; "
+                             f"use one of {', '.join(TASKS)}")  # fmt: skip
     return {"task": info.task, **get_task(info.task).recipe_defaults(info)}
 
 

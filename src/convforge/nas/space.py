@@ -137,4 +137,4 @@ class SearchSpace:
             layers.append([-1, 1, "Conv", [architecture["head"], 1, 1]])
         layers.append([-1, 1, "Classify", ["num_classes"]])
         return {"in_channels": self.in_channels, "num_classes": self.num_classes, "input_size": self.input_size,
-                "task": "classification", "layers": layers}  # fmt: skip
+                "task": "classify", "layers": layers}  # fmt: skip
