@@ -242,3 +242,31 @@ def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_p
     for key, before in done_before.items():
         assert len(trials[key]) == 1 and trials[key][0].datetime_complete == before.datetime_complete
     assert "Q < 1" in result.table
+
+
+def test_finished_trials_of_an_earlier_trial_table_are_adopted(tmp_path):
+    """A study folder from before the studies moved to Optuna keeps its finished trials and its report."""
+    import json
+    import sqlite3
+
+    grid = load_grid_text(tmp_path, TINY_GRID)
+    configs = grid.configurations(("mnist",))
+    out = tmp_path / "study"
+    out.mkdir()
+    database = sqlite3.connect(out / "trials.db")
+    database.execute("CREATE TABLE convforge_trials (study TEXT, key TEXT, position INTEGER, config TEXT, status TEXT, "
+                     "owner TEXT, heartbeat REAL, attempts INTEGER, started REAL, finished REAL, result TEXT, "
+                     "error TEXT)")  # fmt: skip
+    for position, (key, config) in enumerate(list(configs.items())[:2]):
+        result = {"params": 100, "q": 60.0, "train_loss": 0.5, "val_loss": 0.6 + position, "val_top1": 80.0}
+        database.execute("INSERT INTO convforge_trials VALUES ('deep-vs-shallow-tiny', ?, ?, ?, 'done', NULL, NULL, "
+                         "1, 0, 0, ?, NULL)", (key, position, json.dumps(config), json.dumps(result)))  # fmt: skip
+    database.commit()
+    database.close()
+
+    result = run_study(tmp_path / "tiny.yaml", out=out, report_only=True, progress=False)
+    assert sorted(row["key"] for row in result.rows) == sorted(list(configs)[:2])
+    assert [row["val_loss"] for row in sorted(result.rows, key=lambda r: r["val_loss"])] == [0.6, 1.6]
+    storage = open_storage(out / "trials.db")
+    (study,) = queue_grid(grid, ("mnist",), storage, out, retry=False)  # the same training settings: accepted
+    assert status_counts([study]) == {"done": 2, "failed": 0, "pending": 4, "running": 0}

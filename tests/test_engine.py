@@ -164,6 +164,28 @@ def test_recipe_file_is_read_and_overridden(tmp_path):
     assert recipe.to_dict()["label_smoothing"] == 0.1 and recipe.to_dict()["epochs"] == 3
 
 
+def test_task_settings_of_the_wrong_type_are_one_sentence(tmp_path):
+    with pytest.raises(ValueError, match="label_smoothing = 'high' is not allowed; use a number in"):
+        Recipe.from_sources(None, label_smoothing="high")
+    with pytest.raises(ValueError, match="zoom = 'wide' is not allowed"):
+        Recipe.from_sources(None, task="detect", zoom="wide")
+
+
+def test_a_recipe_moved_to_another_task_drops_its_own_task_settings():
+    recipe = Recipe.from_sources(None, epochs=3, label_smoothing=0.1)
+    moved = recipe.with_overrides(task="sr", scale=3)
+    assert (moved.task, moved.epochs, moved.task_settings.scale, moved.data) == ("sr", 3, 3, "t91")
+    assert recipe.with_overrides(epochs=5).task_settings.label_smoothing == 0.1
+
+
+def test_settings_of_another_task_are_refused_when_evaluating_or_resuming(tmp_path):
+    run = tiny_run(tmp_path, epochs=1, train_subset=256, val_subset=128).run_dir
+    with pytest.raises(ValueError, match=r"scale \(sr\) belong to another task, not classify"):
+        convforge.evaluate(run, scale=4)
+    with pytest.raises(ValueError, match=r"zoom \(detect\) belong to another task"):
+        convforge.train(None, resume=run, progress=False, zoom=0.3)
+
+
 def test_a_field_of_another_task_is_refused_by_name():
     with pytest.raises(ValueError, match=r"scale \(sr\) belong to another task, not classify"):
         Recipe.from_sources(None, scale=4)

@@ -184,6 +184,16 @@ class TestFusedParallelPath:
         stack.reset_fusion()
         assert not stack.fusable and len(looks) == 3
 
+    def test_a_copy_made_before_the_first_call_still_fuses_and_the_model_pickles(self):
+        import io
+
+        stack = ParallelResidualStack(8, 3, fused=True)
+        copied = copy.deepcopy(stack)
+        assert copied.fusable and copied(torch.randn(1, 8, 4, 4)).shape == (1, 8, 4, 4)
+        buffer = io.BytesIO()
+        torch.save(convforge.create_model("residual_stack_net", layout="parallel"), buffer)
+        assert buffer.tell() > 0
+
 
 class TestModelFamily:
     def test_registered_variants_build_at_their_input_size(self):

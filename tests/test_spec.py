@@ -165,3 +165,13 @@ def test_create_model_reads_a_spec_file_once(tmp_path, monkeypatch):
     monkeypatch.setattr(type(path), "read_text", lambda self, *a, **k: reads.append(self) or real(self, *a, **k))
     convforge.create_model(str(path), num_classes=3)
     assert reads.count(path) == 1
+
+
+def test_a_spec_that_names_its_task_as_earlier_versions_did_still_trains_as_that_task(tmp_path):
+    import yaml
+
+    import convforge
+
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump({**PYRAMID, "task": "classification", "outputs": [-1]}))
+    assert convforge.get_model_info(str(path)).task == "classify"

@@ -141,3 +141,35 @@ def test_a_crashed_worker_with_work_left_is_reported_with_its_log(tmp_path):
         run_workers(counting_worker, (f"sqlite:///{tmp_path / 'empty.db'}",), 2, Progress("grid", 1, lambda: 0),
                     show=False, log_dir=tmp_path / "logs")  # fmt: skip
     assert "Record does not exist" in (tmp_path / "logs" / "worker-0.log").read_text()  # no such study
+
+
+def test_a_configuration_queued_twice_runs_once(tmp_path):
+    from convforge.trials.queue import requeue
+
+    study, storage = new_study(f"sqlite:///{tmp_path / 't.db'}")
+    enqueue_configurations(study, {"a": {"i": 0}, "b": {"i": 1}})
+    requeue(study, "a", {"i": 0})  # as two machines queueing the same grid at once could
+    first, second = pop_waiting(study, storage), pop_waiting(study, storage)  # taken together: "a" and "b"
+    third = pop_waiting(study, storage)  # the second "a"
+    ran = []
+    objective = lambda config: ran.append(config["i"]) or (0.0, {})  # noqa: E731
+    assert run_trial(study, storage, third, objective, log=lambda text: None) is False  # "a" runs elsewhere
+    assert run_trial(study, storage, first, objective, log=lambda text: None)
+    assert run_trial(study, storage, second, objective, log=lambda text: None)
+    assert ran == [0, 1]
+    states = [(t.user_attrs["key"], t.state) for t in study.get_trials()]
+    assert states == [("a", TrialState.COMPLETE), ("b", TrialState.COMPLETE), ("a", TrialState.PRUNED)]
+
+
+def test_a_grace_period_no_longer_than_the_heartbeat_is_refused(tmp_path):
+    with pytest.raises(InvalidValueError, match=r"grace period \(5 s\) must be .* longer than the heartbeat"):
+        open_storage(tmp_path / "t.db", heartbeat_s=10, grace_s=5)
+    with pytest.raises(InvalidValueError, match="heartbeat interval must be a positive whole number"):
+        open_storage(tmp_path / "t.db", heartbeat_s=0)
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, but long enough to have a header page " * 20)
+    with pytest.raises(ConvforgeError, match="could not open the trial storage"):
+        open_storage(path)

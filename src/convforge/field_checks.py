@@ -51,6 +51,6 @@ def check_bools(owner: Any, *names: str) -> None:
 def check_range(owner: Any, name: str, low: float, high: float, high_inclusive: bool = True) -> None:
     """The number field lies in [low, high] (or [low, high))."""
     value = getattr(owner, name)
-    inside = low <= value <= high if high_inclusive else low <= value < high
-    if not is_number(value) or not inside:
+    inside = is_number(value) and (low <= value <= high if high_inclusive else low <= value < high)
+    if not inside:
         raise rejected(name, value, f"use a number in [{low:g}, {high:g}{']' if high_inclusive else ')'}")

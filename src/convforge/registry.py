@@ -22,6 +22,7 @@ from torch import nn
 
 from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
 from convforge.spec import Spec, build_spec, is_spec_path
+from convforge.task_names import current_task_name
 
 TIMM_PREFIX = "timm:"
 TORCHVISION_PREFIX = "torchvision:"
@@ -47,7 +48,7 @@ _REGISTRY: dict[str, ModelInfo] = {}
 def register_model(
     *,
     family: str,
-    task: str = "classify",
+    task: str = "classify",  # a name of convforge.tasks.TASKS
     paper: str = "",
     input_size: tuple[int, ...] = (3, 224, 224),
     num_classes: int = 1000,
@@ -70,7 +71,7 @@ def register_model(
         _REGISTRY[name] = ModelInfo(
             name=name,
             family=family,
-            task=task,
+            task=current_task_name(task),
             paper=paper,
             input_size=tuple(input_size),
             num_classes=num_classes,
@@ -88,6 +89,7 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     ``task`` keeps only models of that task (``"classify"``, ``"detect"``, ``"sr"``). timm and
     torchvision models are not listed; use ``timm.list_models`` for those.
     """
+    task = current_task_name(task) if task is not None else None
     return sorted(
         name
         for name, info in _REGISTRY.items()

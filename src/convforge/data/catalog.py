@@ -11,6 +11,7 @@ import os
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,7 @@ def _download(spec: DatasetSpec, split: str) -> ImageTensors | None:
         else:
             cls(str(target / spec.name if spec.name not in ("cifar10", "cifar100") else target), train=split == "train",
                 download=True)  # fmt: skip
-    except (OSError, RuntimeError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile):
+    except (OSError, RuntimeError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile, HTTPException):
         # offline, refused, or a partial file: fall through to the "not found" message
         return None
     for folder in roots.expand(target, spec.name, spec.subfolders):

@@ -93,9 +93,16 @@ class Recipe:
         return cls.from_values({**{k: v for k, v in defaults.items() if k in known}, **values})
 
     @classmethod
-    def from_values(cls, values: dict[str, Any], ignore_other_tasks: bool = False) -> Recipe:
+    def stored_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A run's stored recipe without the fields its task does not take (runs of earlier versions stored every
+        task's fields)."""
+        known = set(cls.field_names(values.get("task", DEFAULT_TASK)))
+        return {k: v for k, v in values.items() if k in known}
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> Recipe:
         """A validated recipe from flat ``{field: value}``; a field no task knows, or one of another task, is
-        refused by name (``ignore_other_tasks`` drops the latter: a config written when every field was shared)."""
+        refused by name."""
         values = dict(values)
         task_name = values.get("task", DEFAULT_TASK)
         if task_name not in TASKS:
@@ -103,14 +110,13 @@ class Recipe:
         task = TASKS[task_name]
         own = set(task.settings_class.field_names())
         shared = set(cls.shared_fields())
-        others = {name: t for t, other in TASKS.items() if t != task_name
-                  for name in other.settings_class.field_names()}  # fmt: skip
+        others: dict[str, list[str]] = {}
+        for other_name, other in TASKS.items():
+            for name in other.settings_class.field_names() if other_name != task_name else ():
+                others.setdefault(name, []).append(other_name)
         misplaced = sorted((set(values) - shared - own) & set(others))
-        if ignore_other_tasks:
-            for name in misplaced:
-                values.pop(name)
-        elif misplaced:
-            where = ", ".join(f"{name} ({others[name]})" for name in misplaced)
+        if misplaced:
+            where = ", ".join(f"{name} ({', '.join(others[name])})" for name in misplaced)
             raise InvalidValueError(f"recipe field(s) {where} belong to another task, not {task_name}; "
                                     f"{task_name}'s own fields: {', '.join(sorted(own)) or 'none'}")  # fmt: skip
         unknown = sorted(set(values) - shared - own)
@@ -122,6 +128,17 @@ class Recipe:
         recipe = cls(**{k: v for k, v in values.items() if k in shared}, task_settings=settings)
         recipe.validate()
         return recipe
+
+    def with_overrides(self, **overrides: Any) -> Recipe:
+        """A validated copy with ``overrides`` (None values ignored). Another ``task`` drops this recipe's task
+        settings, and its data when that is the old task's default."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        kept = self.to_dict()
+        if given.get("task", self.task) != self.task:
+            kept = self.shared_values()
+            if kept["data"] == TASKS[self.task].default_data:
+                del kept["data"]
+        return Recipe.from_values({**kept, **given})
 
     def validate(self) -> None:
         """Reject a bad value, naming the field, the value and what is allowed."""
@@ -162,8 +179,10 @@ class Recipe:
         """The peak learning rate: ``lr``, or the optimiser's default."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.opt]
 
+    def shared_values(self) -> dict[str, Any]:
+        """The fields every task has, with their values (lists copied)."""
+        return {name: list(v) if isinstance(v := getattr(self, name), list) else v for name in self.shared_fields()}
+
     def to_dict(self) -> dict[str, Any]:
         """Every field, flat: the shared ones, then the task's own (as ``config.yaml`` holds them)."""
-        shared = {name: getattr(self, name) for name in self.shared_fields()}
-        shared = {k: list(v) if isinstance(v, list) else v for k, v in shared.items()}  # not shared with the recipe
-        return {**shared, **self.task_settings.to_dict()}
+        return {**self.shared_values(), **self.task_settings.to_dict()}

@@ -110,7 +110,7 @@ def train(
         overrides["data"] = data
     name = model if isinstance(model, str) else None
     if isinstance(recipe, Recipe):
-        recipe = Recipe.from_values({**recipe.to_dict(), **{k: v for k, v in overrides.items() if v is not None}})
+        recipe = recipe.with_overrides(**overrides)
     else:
         recipe = Recipe.from_sources(recipe, defaults=_model_defaults(name), **overrides)
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
@@ -131,8 +131,8 @@ def _model_defaults(name: str | None) -> dict[str, Any]:
 def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict[str, Any]) -> TrainResult:
     run = RunDir.open(path)
     config = run.read_config()
-    recipe = Recipe.from_values({**config["recipe"], **{k: v for k, v in overrides.items() if v is not None}},
-                                ignore_other_tasks=True)  # fmt: skip
+    given = {k: v for k, v in overrides.items() if v is not None}
+    recipe = Recipe.from_values({**Recipe.stored_values(config["recipe"]), **given})
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
     trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run)
@@ -158,7 +158,7 @@ def evaluate(
     """
     if not isinstance(model, nn.Module):
         loaded = load_trained(model, use_ema=use_ema)
-        values = {**loaded.config["recipe"], **settings}
+        values = {**Recipe.stored_values(loaded.config["recipe"]), **settings}
         if task is not None and task != values["task"]:
             raise ConvforgeError(f"{loaded.checkpoint} is a {values['task']} model, not a {task} model")
         model = loaded.model
@@ -168,8 +168,7 @@ def evaluate(
     else:
         values = {"task": task or DEFAULT_TASK, **settings}
     # the whole test split, whatever subset the run validated on
-    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root, "val_subset": 0},
-                                ignore_other_tasks=True)  # fmt: skip
+    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root, "val_subset": 0})
     task_impl = get_task(recipe.task)
     batches = task_impl.build_eval_data(recipe, data)
     device = next(model.parameters()).device

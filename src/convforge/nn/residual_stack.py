@@ -179,8 +179,8 @@ class ParallelResidualStack(ResidualStack):
     def __init__(self, *args, fused: bool | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fused = fused
-        self._blocker: str | None | object = _UNDECIDED
-        self.register_load_state_dict_post_hook(lambda module, keys: module.reset_fusion())
+        self._decided = False  # whether _blocker holds this stack's answer
+        self._blocker: str | None = None
 
     @classmethod
     def from_branches(cls, branches: Iterable[nn.Module], fused: bool | None = None) -> ParallelResidualStack:
@@ -188,12 +188,16 @@ class ParallelResidualStack(ResidualStack):
 
     def reset_fusion(self) -> None:
         """Forget whether the branches can run fused; the next call decides again."""
-        self._blocker = _UNDECIDED
+        self._decided = False
 
     def _fusion_blocker(self) -> str | None:
-        if self._blocker is _UNDECIDED:
-            self._blocker = _fusion_blocker(list(self.branches))
-        return self._blocker  # type: ignore[return-value]
+        if not self._decided:
+            self._blocker, self._decided = _fusion_blocker(list(self.branches)), True
+        return self._blocker
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self.reset_fusion()  # loaded BatchNorm counters can differ between branches
+        super()._load_from_state_dict(*args, **kwargs)
 
     def train(self, mode: bool = True) -> ParallelResidualStack:
         self.reset_fusion()  # BatchNorm settings between branches are compared in the new mode
@@ -237,9 +241,6 @@ class ParallelResidualStack(ResidualStack):
         if first.scale != 1.0:
             y = y * first.scale
         return x + y.unflatten(1, (len(branches), -1)).sum(1)
-
-
-_UNDECIDED = object()  # a stack that has not yet looked at its branches
 
 
 def _fusion_blocker(branches: list[nn.Module]) -> str | None:

@@ -21,11 +21,11 @@ Conventions (all in MACs; FLOPs = 2 × MACs in every convention):
     releases behind published figures such as LeYOLO's; ultralytics-thop 2.2 counts it
     as 0.
 ``thop_hooks``
-    The ``thop`` costs of only what thop itself sees: operations run directly by a
-    module of a class thop hooks (convolutions, linear layers, norms, average pooling,
-    upsampling, softmax, PReLU; see :mod:`convforge.profiler.thop_hooks`). Functional
-    calls inside other modules count 0, as in thop. LeYOLO's published GFLOPs are
-    counted this way.
+    The ``thop`` costs of only what the original thop (0.1) sees: operations run
+    directly by a module of exactly a class it hooks (convolutions, linear layers,
+    norms, average pooling, upsampling, softmax, PReLU; see
+    :mod:`convforge.profiler.thop_hooks`). Functional calls inside other modules count
+    0, as in thop 0.1. LeYOLO's published GFLOPs are counted this way.
 ``full``
     Every operation: the products (with bias adds), normalisation, activations,
     elementwise arithmetic, pooling, reductions, softmax and resampling, each

@@ -34,6 +34,7 @@ from torch import nn
 from convforge.errors import ConvforgeError
 from convforge.mapping_file import read_mapping
 from convforge.spec.block_registry import get_block, list_blocks
+from convforge.task_names import current_task_name
 
 
 class SpecError(ConvforgeError):
@@ -81,6 +82,8 @@ class Spec:
         unknown = sorted(set(values) - known)
         if unknown:
             raise SpecError(f"unknown spec field(s) {', '.join(unknown)}; known fields: {', '.join(sorted(known))}")
+        if "task" in values:
+            values["task"] = current_task_name(values["task"])
         return cls(**values)
 
 

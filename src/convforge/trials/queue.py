@@ -46,11 +46,34 @@ def pop_waiting(study: Any, storage: Any) -> tuple[Any, int] | None:
     study_id = storage.get_study_id_from_name(study.study_name)
     for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, waiting.number)
+        # beat first: a running trial without a heartbeat is never judged stale, so a worker that died between
+        # taking it and its first beat would leave it running for ever
+        storage.record_heartbeat(trial_id)
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
                 return optuna.Trial(study, trial_id), trial_id
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # finished by another process since it was listed
+    return None
+
+
+def _started_earlier(other: Any, trial: Any) -> bool:
+    return (other.datetime_start, other.number) < (trial.datetime_start, trial.number)
+
+
+def duplicate_of(study: Any, number: int) -> int | None:
+    """The number of another trial of the same configuration that finished, or that runs and started first;
+    None when trial ``number`` is the one to run (two machines that queue a grid at the same moment can queue a
+    configuration twice)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    mine = trials[number]
+    for other in trials:
+        if other.number == number or other.user_attrs.get(KEY) != mine.user_attrs.get(KEY):
+            continue
+        if other.state == TrialState.COMPLETE or (other.state == TrialState.RUNNING and _started_earlier(other, mine)):
+            return other.number
     return None
 
 
@@ -94,6 +117,11 @@ def run_trial(study: Any, storage: Any, taken: tuple[Any, int], objective: Objec
 
     trial, trial_id = taken
     key, config = trial.user_attrs[KEY], trial.user_attrs[CONFIG]
+    other = duplicate_of(study, trial.number)
+    if other is not None:
+        log(f"trial {key} (Optuna trial {trial.number}) is already run by Optuna trial {other}; skipped")
+        _record(study, trial, {"duplicate_of": other}, state=TrialState.PRUNED)
+        return False
     log(f"trial {key} (Optuna trial {trial.number}, process {os.getpid()})")
     try:
         with _heartbeat(storage, trial_id):
@@ -101,17 +129,35 @@ def run_trial(study: Any, storage: Any, taken: tuple[Any, int], objective: Objec
     except Exception as err:  # noqa: BLE001 - whatever stops a trial fails it, as in Optuna's optimize; the worker goes on
         detail = str(err) if isinstance(err, ConvforgeError) else traceback.format_exc()
         log(f"trial {key} failed: {detail}")
-        trial.set_user_attr(ERROR, f"{type(err).__name__}: {detail}"[-4000:])
-        study.tell(trial, state=TrialState.FAIL)
+        _record(study, trial, {ERROR: f"{type(err).__name__}: {detail}"[-4000:]}, state=TrialState.FAIL)
         return False
     except BaseException:
-        study.tell(trial, state=TrialState.FAIL)
-        callback = retry_callback(storage)
-        if callback is not None:
-            callback(study, storage.get_trial(trial_id))
+        if _record(study, trial, {}, state=TrialState.FAIL):
+            callback = retry_callback(storage)
+            if callback is not None:
+                callback(study, storage.get_trial(trial_id))
         raise
-    trial.set_user_attr(RESULT, result)
-    study.tell(trial, value)
+    if not _record(study, trial, {RESULT: result}, value=value):
+        log(f"trial {key} finished after it was judged dead and queued again (is --grace long enough?); its "
+            "copy's result counts")  # fmt: skip
+        return False
+    return True
+
+
+def _record(study: Any, trial: Any, attrs: dict[str, Any], state: Any = None, value: float | None = None) -> bool:
+    """Store ``attrs`` and finish the trial; False when it was already finished (failed as stale by another
+    worker, whose copy of it is queued or running)."""
+    import optuna
+
+    try:
+        for name, attr in attrs.items():
+            trial.set_user_attr(name, attr)
+        if state is None:
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
     return True
 
 

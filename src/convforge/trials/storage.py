@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from convforge.errors import ConvforgeError
+from convforge.errors import ConvforgeError, InvalidValueError
 
 SQLITE = "sqlite:///"
 
@@ -62,6 +62,19 @@ def _serialise_sqlite(engine: Any) -> None:
     engine.dispose()  # connections opened while the tables were created reopen with the settings above
 
 
+def check_heartbeat(heartbeat_s: int, grace_s: int) -> None:
+    """Heartbeats every ``heartbeat_s`` seconds (a positive integer), judged dead after ``grace_s`` > ``heartbeat_s``
+    seconds of silence: a shorter grace would fail live workers' trials."""
+    if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, int) or heartbeat_s < 1:
+        raise InvalidValueError(f"the heartbeat interval must be a positive whole number of seconds, "
+                                f"got {heartbeat_s!r}")  # fmt: skip
+    if isinstance(grace_s, bool) or not isinstance(grace_s, int) or grace_s <= heartbeat_s:
+        raise InvalidValueError(
+            f"the grace period ({grace_s!r} s) must be a whole number of seconds longer than the heartbeat interval "
+            f"({heartbeat_s} s), or live workers' trials count as dead"
+        )
+
+
 def open_storage(storage: str | Path, heartbeat_s: int = 10, grace_s: int = 30, max_retry: int = 2):
     """An Optuna ``RDBStorage`` at ``storage`` (a URL or an SQLite file path), with heartbeats every
     ``heartbeat_s`` seconds and a dead worker's trial queued again after ``grace_s`` seconds of silence."""
@@ -69,6 +82,7 @@ def open_storage(storage: str | Path, heartbeat_s: int = 10, grace_s: int = 30, 
     import sqlalchemy
     from optuna.storages import RDBStorage
 
+    check_heartbeat(heartbeat_s, grace_s)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(storage)
@@ -79,8 +93,14 @@ def open_storage(storage: str | Path, heartbeat_s: int = 10, grace_s: int = 30, 
     try:
         opened = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_s, grace_period=grace_s,
                             **_retry_callback(max_retry))  # fmt: skip
-    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.NoSuchModuleError,
-            ImportError, ValueError) as err:  # fmt: skip
+    except (
+        sqlalchemy.exc.ArgumentError,
+        sqlalchemy.exc.DatabaseError,
+        sqlalchemy.exc.NoSuchModuleError,
+        ImportError,
+        ValueError,
+        RuntimeError,
+    ) as err:  # fmt: skip - not a database, no driver, another schema
         raise ConvforgeError(f"could not open the trial storage {url!r}: {err}") from err
     if sqlite:
         _serialise_sqlite(opened.engine)

@@ -22,6 +22,7 @@ from convforge.experiments.deep_vs_shallow.grid import GRIDS, StudyGrid, load_gr
 from convforge.experiments.deep_vs_shallow.report import q_table, trial_rows, write_report
 from convforge.experiments.deep_vs_shallow.study import (
     GridWork,
+    adopt_earlier_trials,
     grid_worker,
     open_grid_studies,
     queue_grid,
@@ -94,7 +95,13 @@ def run_study(
     datasets = tuple(data) if data else spec.data
     out = Path(out) if out is not None else Path("runs") / "studies" / f"deep-vs-shallow-{spec.name}"
     url = storage_url(storage or out / "trials.db")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidValueError(f"workers = {workers!r} is not allowed; use a positive integer (1 trains in this "
+                                "process)")  # fmt: skip
     opened = open_storage(url, heartbeat_s, grace_s)
+    copied = adopt_earlier_trials(spec, datasets, url, opened)
+    if copied and progress:
+        print(f"{copied} finished trial(s) of an earlier convforge's trial table copied into the Optuna studies")
     if report_only:
         present = set(study_names(opened))
         datasets = tuple(d for d in datasets if study_name(spec, d) in present)

@@ -63,6 +63,45 @@ def grid_worker(work: GridWork, slot: WorkerSlot) -> None:
                        log=lambda text: log(f"[worker {slot.index}] {text}"))  # fmt: skip
 
 
+EARLIER_TABLE = "convforge_trials"  # where convforge kept a study's trials before its studies moved to Optuna
+
+
+def adopt_earlier_trials(grid: StudyGrid, datasets: tuple[str, ...], url: str, storage: Any) -> int:
+    """Copy the finished trials of the grid from the trial table of an earlier convforge in the same database into
+    the Optuna studies of their datasets, when those do not exist yet; returns how many were copied."""
+    import json
+
+    import optuna
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(EARLIER_TABLE):
+            return 0
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(f"SELECT key, config, result FROM {EARLIER_TABLE} WHERE study = :s AND "
+                                              "status = 'done' ORDER BY position"),
+                                      {"s": f"deep-vs-shallow-{grid.name}"}).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    present, copied = set(optuna.get_all_study_names(storage)), 0
+    for dataset in datasets:
+        name = study_name(grid, dataset)
+        mine = [r for r in rows if r.key.startswith(f"{dataset}-")]
+        if name in present or not mine:
+            continue
+        study = optuna.create_study(study_name=name, storage=storage, direction="minimize")
+        for row in mine:
+            config, result = json.loads(row.config), json.loads(row.result)
+            study.add_trial(optuna.trial.create_trial(
+                state=optuna.trial.TrialState.COMPLETE, value=result["val_loss"], system_attrs={"fixed_params": config},
+                user_attrs={KEY: row.key, CONFIG: config, "result": result}))  # fmt: skip
+        first = json.loads(mine[0].config)
+        study.set_user_attr(SETTINGS, {k: first.get(k) for k in grid.training()})  # the settings they trained with
+        copied += len(mine)
+    return copied
+
+
 def open_grid_studies(grid: StudyGrid, datasets: tuple[str, ...], storage: Any, create: bool) -> list[Any]:
     """The studies of ``grid`` on ``datasets``; creating them checks that the stored training settings are the
     grid's own, naming any that changed."""
