@@ -156,8 +156,6 @@ def test_super_resolution_train_eval_upscale_and_explain_from_the_command_line(t
     written = sorted(p.name for p in (run_dir / "predict").iterdir())
     assert written == ["img_002.png", "img_003.png"] and "enlarged" in predicted.stdout
     assert torch.equal(read_image(run_dir / "predict" / "img_002.png"), big)  # as upscale made it
-    wrong = _one_sentence_error(convforge("predict", str(run_dir), str(low), "--top-k", "3"))
-    assert "sr model" in wrong and "takes no options" in wrong and "top_k" in wrong
 
 
 def test_compare_prints_the_table_and_the_plot_path(tmp_path):
