@@ -16,7 +16,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from convforge.errors import ConvforgeError, InvalidValueError
-from convforge.experiments.deep_vs_shallow import GRIDS, load_grid, run_study
+from convforge.experiments.deep_vs_shallow import GRIDS, load_grid, run_study, run_trial
 from convforge.experiments.deep_vs_shallow.grid import pair_key
 from convforge.experiments.deep_vs_shallow.report import mean_difference, paired_tables, q_bin, q_table
 from convforge.experiments.deep_vs_shallow.study import queue_grid, status_counts
@@ -270,3 +270,12 @@ def test_finished_trials_of_an_earlier_trial_table_are_adopted(tmp_path):
     storage = open_storage(out / "trials.db")
     (study,) = queue_grid(grid, ("mnist",), storage, out, retry=False)  # the same training settings: accepted
     assert status_counts([study]) == {"done": 2, "failed": 0, "pending": 4, "running": 0}
+
+
+def test_a_trial_folder_left_by_other_settings_is_started_over_not_resumed(tmp_path, shared_data):
+    grid = load_grid_text(tmp_path, TINY_GRID.replace("depth: [1, 2, 3]", "depth: [1]"))
+    config = next(iter(grid.configurations(("mnist",)).values()))
+    context = {"out": str(tmp_path), "data_root": str(shared_data)}
+    first = run_trial({**config, "epochs": 1}, context)
+    again = run_trial({**config, "epochs": 2}, context)  # another grid's trial of the same key, same folder
+    assert (first["epochs"], again["epochs"]) == (1, 2)

@@ -186,6 +186,12 @@ def test_settings_of_another_task_are_refused_when_evaluating_or_resuming(tmp_pa
         convforge.train(None, resume=run, progress=False, zoom=0.3)
 
 
+def test_a_model_of_another_task_is_refused_before_any_data_is_read(tmp_path):
+    with pytest.raises(ConvforgeError, match="resnet20 is a classify model; the detect task trains detect models "
+                                             "such as leyolo_large"):  # fmt: skip
+        convforge.train("resnet20", task="detect", data="nowhere.yaml", project=str(tmp_path), progress=False)
+
+
 def test_a_field_of_another_task_is_refused_by_name():
     with pytest.raises(ValueError, match=r"scale \(sr\) belong to another task, not classify"):
         Recipe.from_sources(None, scale=4)
@@ -312,6 +318,7 @@ def test_metrics_rows_survive_a_crash_between_checkpoint_and_metrics_file(tmp_pa
     resumed = convforge.train(None, resume=run.run_dir, progress=False, epochs=3)
     assert [r["epoch"] for r in resumed.metrics] == [1, 2, 3]
     assert [r["epoch"] for r in RunDir(run.run_dir).read_metrics()] == [1, 2, 3]
+    assert RunDir(run.run_dir).read_config()["recipe"]["epochs"] == 3  # the config says how far it now goes
 
 
 def test_resuming_a_run_that_never_finished_an_epoch_starts_it_over(tmp_path):

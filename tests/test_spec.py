@@ -100,7 +100,7 @@ layers:
 """
 
 
-def test_a_spec_file_is_a_model_name_for_profile_and_train(tmp_path, shared_data):
+def test_a_spec_file_is_a_model_name_for_profile_and_train(tmp_path, shared_data, monkeypatch):
     import subprocess
     import sys
 
@@ -118,10 +118,17 @@ def test_a_spec_file_is_a_model_name_for_profile_and_train(tmp_path, shared_data
     assert run.returncode == 0, run.stderr
     assert "tiny.yaml" in run.stdout and "MACs" in run.stdout
 
-    result = convforge.train(str(path), data="mnist", data_root=str(shared_data), train_subset=2000, val_subset=500,
+    monkeypatch.chdir(tmp_path)
+    result = convforge.train("tiny.yaml", data="mnist", data_root=str(shared_data), train_subset=2000, val_subset=500,
                              epochs=3, batch_size=32, opt="adamw", lr=3e-3, project=str(tmp_path),
                              progress=False)  # fmt: skip
     assert result.last["val_top1"] > 40  # well above chance (10 %), on 1-channel images via in_chans
+    assert result.run_dir == tmp_path / "classify" / "tiny"  # named after the spec, without its suffix
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the run rebuilds its network from any working folder
+    scores = convforge.evaluate(result.run_dir)  # the whole test split
+    assert scores["count"] == 10000 and scores["top1"] > 40
 
 
 def test_a_user_block_cannot_take_a_built_in_name():

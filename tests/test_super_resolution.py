@@ -138,7 +138,7 @@ def test_the_sr_task_trains_and_scores_through_the_engine(shared_data, tmp_path)
     assert explanation.kind == "image-to-image" and (tmp_path / "explain" / "column_centre.png").is_file()
     enlarged = convforge.predict(result.run_dir, lr_image)  # the task's prediction: the image, ×2
     assert enlarged.shape[-2:] == tuple(2 * s for s in read_image(lr_image).shape[-2:])
-    with pytest.raises(ConvforgeError, match="is a sr model, whose prediction takes no options; got top_k"):
+    with pytest.raises(ConvforgeError, match="is a model of the sr task, whose prediction takes no options; got top_k"):
         convforge.predict(result.run_dir, lr_image, top_k=3)
 
 

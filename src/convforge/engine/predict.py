@@ -23,8 +23,9 @@ def _task_of(trained: TrainedModel, options: dict[str, Any], method: str) -> Tas
                                                                                            "paths", "out")]  # fmt: skip
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        takes = f"takes the options {', '.join(allowed)}" if allowed else "takes no options"
-        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model, whose prediction {takes}; "
+        shown = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in allowed)
+        takes = f"takes the options {shown}" if allowed else "takes no options"
+        raise ConvforgeError(f"{trained.checkpoint} is a model of the {trained.task} task, whose prediction {takes}; "
                              f"got {', '.join(unknown)}")  # fmt: skip
     return task
 

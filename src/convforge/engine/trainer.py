@@ -27,10 +27,11 @@ from convforge.engine.optim import build_optimizer, build_scheduler
 from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
 from convforge.profiler import profile
-from convforge.registry import create_model, get_model_info
+from convforge.registry import create_model, get_model_info, list_models
 from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import load_trained
 from convforge.runs.run_dir import RunDir
+from convforge.spec import is_spec_path
 from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
@@ -109,10 +110,16 @@ def train(
     if data is not None:
         overrides["data"] = data
     name = model if isinstance(model, str) else None
+    if name is not None and is_spec_path(name):
+        name = str(Path(name).resolve())  # the run rebuilds its network from wherever it is used
     if isinstance(recipe, Recipe):
         recipe = recipe.with_overrides(**overrides)
     else:
         recipe = Recipe.from_sources(recipe, defaults=_model_defaults(name), **overrides)
+    if name is not None and get_model_info(name).task != recipe.task:
+        examples = ", ".join(list_models(task=recipe.task)[:3])
+        raise ConvforgeError(f"{model} is a {get_model_info(name).task} model; the {recipe.task} task trains "
+                             f"{recipe.task} models{f' such as {examples}' if examples else ''}")  # fmt: skip
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
     return trainer.run()
 
@@ -255,9 +262,11 @@ class _Trainer:
             self.resuming = False
         if self.resuming:
             self._load_state()
+            if self.ctx.is_main:
+                self.run_dir.write_config(self._config())  # the recipe as resumed: more epochs, say
         else:
             if self.run_dir is None:
-                name = recipe.name or (self.model_name or type(model).__name__).replace(":", "_").replace("/", "_")
+                name = recipe.name or _run_name(self.model_name or type(model).__name__)
                 path = str(RunDir.create(recipe.project, self.task.name, name).path) if self.ctx.is_main else None
                 self.run_dir = RunDir(broadcast_object(path, self.ctx))
             if self.ctx.is_main:
@@ -425,6 +434,13 @@ class _Trainer:
             title=f"{self.model_name or ''} on {self.recipe.data}",
             primary=primary,
         )
+
+
+def _run_name(model_name: str) -> str:
+    """A run's default name: a spec file's stem, or the model name with ``:`` and ``/`` made plain."""
+    if is_spec_path(model_name):
+        return Path(model_name).stem
+    return model_name.replace(":", "_").replace("/", "_")
 
 
 def _copy_atomic(source: Path, target: Path) -> None:

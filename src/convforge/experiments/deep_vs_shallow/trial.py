@@ -17,6 +17,7 @@ from convforge.data.catalog import load_dataset
 from convforge.data.tensor_loader import TensorLoader
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import train
+from convforge.errors import ConvforgeError
 from convforge.experiments.deep_vs_shallow.grid import trial_key
 from convforge.runs.run_dir import RunDir
 from convforge.tasks import get_task
@@ -52,14 +53,27 @@ def model_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in keys}
 
 
+def _trained_as(folder: Path, recipe: Recipe, settings: dict[str, Any]) -> bool:
+    """Whether the run in ``folder`` was started with this recipe and these model settings (a study of another
+    grid with the same output folder may have left it), so that resuming it finishes this trial."""
+    try:
+        config = RunDir.open(folder).read_config()
+    except ConvforgeError:
+        return False
+    stored, mine = Recipe.stored_values(config["recipe"]), recipe.to_dict()
+    same_recipe = all(stored.get(k) == v for k, v in mine.items() if k not in ("project", "name", "data_root"))
+    kwargs = config.get("model_kwargs") or {}
+    return same_recipe and all(kwargs.get(k) == v for k, v in settings.items())
+
+
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Train one configuration; returns losses, accuracies (%), parameters, Q and seconds per epoch."""
     recipe = trial_recipe(config, context["out"], context.get("data_root"))
     folder = RunDir.path_for(recipe.project, recipe.task, recipe.name)
-    if (folder / "checkpoints" / "last.safetensors").exists():
+    if (folder / "checkpoints" / "last.safetensors").exists() and _trained_as(folder, recipe, model_settings(config)):
         result = train(MODEL, resume=folder, progress=False, data_root=recipe.data_root)
-    else:
-        shutil.rmtree(folder, ignore_errors=True)  # a trial that died before its first epoch starts over
+    else:  # a trial that died before its first epoch, or a folder left by other settings, starts over
+        shutil.rmtree(folder, ignore_errors=True)
         result = train(MODEL, recipe=recipe, model_kwargs=model_settings(config), progress=False)
     model = result.model.eval()
     task = get_task(recipe.task)
