@@ -58,7 +58,7 @@ def test_a_grid_run_by_three_processes_finishes_each_configuration_exactly_once(
     study, _ = new_study(url)
     enqueue_configurations(study, {f"k{i}": {"i": i} for i in range(60)})
     done = lambda: len(completed_keys(study))  # noqa: E731
-    run_workers(counting_worker, (url,), 3, Progress("grid", 60, done), show=False)
+    run_workers(counting_worker, (url,), 3, Progress("grid", 60, lambda: (done(), {})), show=False)
     trials = study.get_trials(deepcopy=False)
     assert sorted(completed_keys(study)) == sorted(f"k{i}" for i in range(60))
     assert len(trials) == 60 and all(t.state == TrialState.COMPLETE for t in trials)  # no trial was taken twice
@@ -131,14 +131,14 @@ def test_a_bad_storage_url_is_one_clear_error():
 
 def test_workers_must_be_a_positive_count():
     with pytest.raises(InvalidValueError, match="workers = 0 is not allowed"):
-        run_workers(counting_worker, ("x",), 0, Progress("grid", 1, lambda: 0), show=False)
+        run_workers(counting_worker, ("x",), 0, Progress("grid", 1, lambda: (0, {})), show=False)
 
 
 def test_a_crashed_worker_with_work_left_is_reported_with_its_log(tmp_path):
     open_storage(tmp_path / "empty.db")  # a storage without the study the workers look for
     with pytest.raises(ConvforgeError, match=r"workers stopped with trials left to run: worker 0 \(exit code 1: .*"
                                              r"worker-0\.log\)"):  # fmt: skip
-        run_workers(counting_worker, (f"sqlite:///{tmp_path / 'empty.db'}",), 2, Progress("grid", 1, lambda: 0),
+        run_workers(counting_worker, (f"sqlite:///{tmp_path / 'empty.db'}",), 2, Progress("grid", 1, lambda: (0, {})),
                     show=False, log_dir=tmp_path / "logs")  # fmt: skip
     assert "Record does not exist" in (tmp_path / "logs" / "worker-0.log").read_text()  # no such study
 

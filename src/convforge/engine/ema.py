@@ -3,8 +3,8 @@
 The ``n``-th update sets ``ema = d · ema + (1 − d) · weights`` with a decay that warms up
 as ``d = min(decay, (n − 1) / (n + 9))`` (timm's warm-up with γ = 10 and power 1): the
 first update copies the weights, and early averages follow them rather than the random
-initial ones. Floating-point
-buffers (BatchNorm statistics) are averaged too; integer ones (batch counters) are copied.
+initial ones. Floating-point buffers (BatchNorm statistics) are averaged too; integer
+ones (batch counters) are copied.
 """
 
 from __future__ import annotations

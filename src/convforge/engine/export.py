@@ -76,5 +76,5 @@ def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None 
             raise ConvforgeError(f"image_size must be a positive multiple of 32, got {image_size}")
         size = [size[0], image_size, image_size]
     name = str(trained.config.get("model") or "model").replace(":", "_").replace("/", "_")
-    target = Path(out) if out else trained.checkpoint.parent.parent / "export" / f"{Path(name).stem}.onnx"
+    target = Path(out) if out else trained.run_dir / "export" / f"{Path(name).stem}.onnx"
     return export_onnx(trained.model, target, (batch_size, *size), check=check)

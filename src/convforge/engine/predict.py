@@ -12,7 +12,7 @@ from typing import Any
 
 from convforge.data.image_file import read_image
 from convforge.errors import ConvforgeError
-from convforge.runs.loading import TrainedModel, load_trained
+from convforge.runs.loading import TrainedModel, trained_model
 from convforge.tasks import Predictions, Task, get_task
 
 
@@ -37,7 +37,7 @@ def predict(checkpoint: str | Path | TrainedModel, image: str | Path, **options:
     detector its objects (``conf``, ``iou``, ``max_det``), a super-resolution model the
     enlarged image (float 0–1, C×H×W).
     """
-    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    trained = trained_model(checkpoint)
     return _task_of(trained, options, "predict").predict(trained, read_image(image), **options)
 
 
@@ -47,6 +47,6 @@ def predict_files(checkpoint: str | Path | TrainedModel, images: list[str | Path
     ``predict/`` folder for tasks that write images)."""
     if not images:
         raise ConvforgeError("name at least one image file to predict")
-    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
+    trained = trained_model(checkpoint)
     task = _task_of(trained, options, "predict_files")
     return task.predict_files(trained, [Path(p) for p in images], Path(out) if out is not None else None, **options)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from convforge.errors import InvalidValueError
-from convforge.field_checks import check_bools, check_ints, check_numbers, check_range, rejected
+from convforge.field_checks import check_bools, check_ints, check_numbers, rejected
 from convforge.mapping_file import read_mapping
 from convforge.tasks import DEFAULT_TASK, TASKS, TaskSettings
 
@@ -165,8 +165,7 @@ class Recipe:
             raise rejected("ema_decay", self.ema_decay, "use 0 (off) or a decay in (0, 1), e.g. 0.999")
         if self.warmup_epochs >= self.epochs:
             raise rejected("warmup_epochs", self.warmup_epochs, f"use fewer than epochs ({self.epochs})")
-        check_range(self, "gamma", 0, 1)
-        if not self.gamma > 0:
+        if not 0 < self.gamma <= 1:  # a number, checked above
             raise rejected("gamma", self.gamma, "use a factor in (0, 1]")
         if any(not isinstance(m, int) or not 0 < m < self.epochs for m in self.milestones):
             raise rejected("milestones", self.milestones, f"use epochs between 1 and {self.epochs - 1}")

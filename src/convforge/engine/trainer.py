@@ -27,7 +27,7 @@ from convforge.engine.optim import build_optimizer, build_scheduler
 from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
 from convforge.profiler import profile
-from convforge.registry import create_model, get_model_info, list_models
+from convforge.registry import ModelInfo, create_model, get_model_info, list_models
 from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import load_trained
 from convforge.runs.run_dir import RunDir
@@ -112,25 +112,25 @@ def train(
     name = model if isinstance(model, str) else None
     if name is not None and is_spec_path(name):
         name = str(Path(name).resolve())  # the run rebuilds its network from wherever it is used
+    info = get_model_info(name) if name is not None else None
     if isinstance(recipe, Recipe):
         recipe = recipe.with_overrides(**overrides)
     else:
-        recipe = Recipe.from_sources(recipe, defaults=_model_defaults(name), **overrides)
-    if name is not None and get_model_info(name).task != recipe.task:
+        recipe = Recipe.from_sources(recipe, defaults=_model_defaults(info), **overrides)
+    if info is not None and info.task != recipe.task:
         examples = ", ".join(list_models(task=recipe.task)[:3])
-        raise ConvforgeError(f"{model} is a {get_model_info(name).task} model; the {recipe.task} task trains "
-                             f"{recipe.task} models{f' such as {examples}' if examples else ''}")  # fmt: skip
+        raise ConvforgeError(f"{model} is a {info.task} model; the {recipe.task} task trains {recipe.task} models"
+                             f"{f' such as {examples}' if examples else ''}")  # fmt: skip
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
     return trainer.run()
 
 
-def _model_defaults(name: str | None) -> dict[str, Any]:
+def _model_defaults(info: ModelInfo | None) -> dict[str, Any]:
     """Recipe defaults a named model implies: its task, and what that task takes from the model."""
-    if name is None:
+    if info is None:
         return {}
-    info = get_model_info(name)
     if info.task not in TASKS:
-        raise ConvforgeError(f"model {name!r} declares the task {info.task!r}, which convforge does not train; "
+        raise ConvforgeError(f"model {info.name!r} declares the task {info.task!r}, which convforge does not train; "
                              f"use one of {', '.join(TASKS)}")  # fmt: skip
     return {"task": info.task, **get_task(info.task).recipe_defaults(info)}
 

@@ -178,5 +178,5 @@ def run_search(settings: SearchSettings, workers: int, progress: bool = True) ->
     study = open_study(settings)  # created once, before workers race to create it
     if finished_trials(study) >= settings.trials:
         return
-    shown = Progress(f"search {settings.study}", settings.trials, lambda: finished_trials(study))
+    shown = Progress(f"search {settings.study}", settings.trials, lambda: (finished_trials(study), {}))
     run_workers(run_worker, (settings,), workers, shown, progress)

@@ -40,7 +40,7 @@ class ModuleCall:
     path: str
     type: str
     output_shape: Any = None
-    module_class: type | None = None
+    seen_by_thop: bool = False  # whether thop 0.1 counts what this module runs directly
 
 
 @dataclass
@@ -84,7 +84,8 @@ class ModuleStack:
         self.handles: list[Any] = []
         try:
             for path, module in model.named_modules():
-                state.modules.setdefault(path, ModuleCall(path, type(module).__name__, module_class=type(module)))
+                call = ModuleCall(path, type(module).__name__, seen_by_thop=seen_by_thop(type(module)))
+                state.modules.setdefault(path, call)
                 if isinstance(module, torch.jit.ScriptModule):
                     continue
                 self.handles.append(module.register_forward_pre_hook(self._enter(path)))
@@ -137,7 +138,7 @@ class OpCounter(TorchDispatchMode):
             self.state.uncounted[name] += 1
         else:
             call = self.state.modules.get(module)
-            if call is not None and seen_by_thop(call.module_class):  # what thop's own hooks would count
+            if call is not None and call.seen_by_thop:  # what thop's own hooks would count
                 parts = tuple(replace(cost, thop_hooks=cost.thop) if cost.thop else cost for cost in parts)
             self.state.records.extend(OpRecord(module, name, cost) for cost in parts)
         if self.memory is not None:

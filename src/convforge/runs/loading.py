@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import nn
 
-from convforge.runs.checkpoint import load_checkpoint
 from convforge.errors import ConvforgeError
+from convforge.runs.checkpoint import load_checkpoint
 from convforge.registry import create_model
 
 
@@ -46,6 +46,16 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     if not path.is_file():
         raise ConvforgeError(f"no checkpoint or run directory at {path}")
     return path
+
+
+def trained_model(source: str | Path | TrainedModel, task: str | None = None) -> TrainedModel:
+    """``source`` itself when it is already loaded, else the trained model of that run or checkpoint; with ``task``,
+    a model of another task is refused."""
+    trained = source if isinstance(source, TrainedModel) else load_trained(source)
+    if task is not None and trained.task != task:
+        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model, not a {task} model (convforge train "
+                             f"... --task {task} makes one)")  # fmt: skip
+    return trained
 
 
 def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") -> TrainedModel:

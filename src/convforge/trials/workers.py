@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,15 @@ class WorkerSlot:
 
 @dataclass
 class Progress:
-    """What the progress bar shows: finished units out of ``total``, read from the storage by ``done()``;
-    ``detail()`` adds counts such as running and failed trials."""
+    """What the progress bar shows: ``read()`` gives, from the storage, the units finished out of ``total`` and
+    counts to show beside them (running and failed trials, say)."""
 
     desc: str
     total: int
-    done: Callable[[], int]
-    detail: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    read: Callable[[], tuple[int, dict[str, Any]]]
+
+    def done(self) -> int:
+        return self.read()[0]
 
 
 def _worker_main(work: Callable[..., Any], args: tuple, slot: WorkerSlot) -> None:
@@ -61,7 +63,8 @@ def _worker_main(work: Callable[..., Any], args: tuple, slot: WorkerSlot) -> Non
 
 def _draw(bar: tqdm, progress: Progress, shown: list[Any]) -> None:
     """Redraw the bar when the counts changed: quiet in logs, live on a terminal."""
-    state = (min(progress.done(), progress.total), progress.detail())
+    done, detail = progress.read()
+    state = (min(done, progress.total), detail)
     if state != shown[0]:
         bar.n = state[0]
         bar.set_postfix(state[1], refresh=False)

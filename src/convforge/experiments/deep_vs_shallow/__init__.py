@@ -13,6 +13,7 @@ machines, start it on one machine, then run the same command with the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,12 @@ class StudyResult:
     @property
     def table(self) -> str:
         return q_table(self.rows)
+
+
+def _finished_and_busy(studies: list[Any]) -> tuple[int, dict[str, int]]:
+    """Configurations finished (done or failed), and how many run and failed, for the progress bar."""
+    counts = status_counts(studies)
+    return counts["done"] + counts["failed"], {"running": counts["running"], "failed": counts["failed"]}
 
 
 def validate_grid(grid: StudyGrid, data: tuple[str, ...]) -> None:
@@ -109,10 +116,8 @@ def run_study(
     else:
         validate_grid(spec, datasets)
         studies = queue_grid(spec, datasets, opened, out, retry_failed)
-        counts = lambda: status_counts(studies)  # noqa: E731
-        shown = Progress(f"deep-vs-shallow {spec.name}", sum(counts().values()),
-                         lambda: (c := counts())["done"] + c["failed"],
-                         lambda: {k: v for k, v in counts().items() if k in ("running", "failed")})  # fmt: skip
+        shown = Progress(f"deep-vs-shallow {spec.name}", sum(status_counts(studies).values()),
+                         partial(_finished_and_busy, studies))  # fmt: skip
         work = GridWork(url, tuple(study_name(spec, d) for d in datasets), str(out.resolve()), data_root,
                         heartbeat_s, grace_s)  # fmt: skip
         run_workers(grid_worker, (work,), workers, shown, progress, log_dir=out / "logs")

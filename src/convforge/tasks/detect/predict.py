@@ -13,7 +13,7 @@ from convforge.data.image_file import read_image
 from convforge.data.letterbox import LetterboxGeometry, letterbox, to_rgb
 from convforge.errors import ConvforgeError
 from convforge.field_checks import is_int, is_number
-from convforge.runs.loading import TrainedModel, load_trained
+from convforge.runs.loading import TrainedModel, trained_model
 from convforge.tables import text_table
 from convforge.tasks.base import output_names
 from convforge.tasks.detect.boxes import non_max_suppression
@@ -72,10 +72,7 @@ def detect_in_image(trained: TrainedModel, image: torch.Tensor, conf: float = 0.
 def detect(checkpoint: str | Path | TrainedModel, image: str | Path, conf: float = 0.25, iou: float = 0.7,
            max_det: int = 300) -> list[Detection]:  # fmt: skip
     """The objects a trained detector (a run directory or checkpoint) finds in the image file ``image``."""
-    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
-    if trained.task != TASK:
-        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model, not a detector")
-    return detect_in_image(trained, read_image(image), conf, iou, max_det)
+    return detect_in_image(trained_model(checkpoint, TASK), read_image(image), conf, iou, max_det)
 
 
 def draw_detections(image: torch.Tensor, detections: list[Detection], width: int = 2) -> torch.Tensor:

@@ -14,7 +14,7 @@ from convforge.data.color import rgb_to_ycbcr, ycbcr_to_rgb
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
 from convforge.errors import ConvforgeError
-from convforge.runs.loading import TrainedModel, load_trained
+from convforge.runs.loading import TrainedModel, trained_model
 
 TASK = "sr"
 WRITABLE = (".png", ".jpg", ".jpeg")
@@ -57,9 +57,6 @@ def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> t
 def upscale(checkpoint: str | Path | TrainedModel, source: str | Path, target: str | Path) -> Path:
     """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``."""
     writable_path(target)
-    trained = checkpoint if isinstance(checkpoint, TrainedModel) else load_trained(checkpoint)
-    if trained.task != TASK:
-        raise ConvforgeError(f"{trained.checkpoint} is a {trained.task} model; upscale needs a super-resolution "
-                             f"run (convforge train ... --task {TASK})")  # fmt: skip
+    trained = trained_model(checkpoint, TASK)
     scale = int(trained.config["recipe"]["scale"])
     return write_image(upscale_tensor(trained.model.float().eval(), read_image(source), scale), target)
