@@ -13,6 +13,19 @@ def convforge(*args):
     )
 
 
+def test_the_command_line_lists_its_commands_without_importing_torch():
+    code = """
+import contextlib, io, sys
+from convforge.cli import main
+shown = io.StringIO()
+with contextlib.suppress(SystemExit), contextlib.redirect_stdout(shown):
+    main(["--help"])
+print("train" in shown.getvalue() and "predict" in shown.getvalue(), "torch" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["True", "False"]  # the commands are listed; torch is not loaded
+
+
 def test_models_prints_a_table_with_published_figures():
     run = convforge("models", "simplenet_cifar*")
     assert run.returncode == 0, run.stderr

@@ -4,8 +4,8 @@ import pytest
 import torchvision
 
 import convforge
+from convforge.models import get_model_info
 from convforge.published import PublishedFigure
-from convforge.registry import get_model_info
 
 PUBLISHED = [
     (name, key, text)

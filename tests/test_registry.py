@@ -4,7 +4,7 @@ from torch import nn
 
 import convforge
 from convforge.errors import ConvforgeError, UnknownModelError
-from convforge.registry import default_input_size, get_model_info, register_model
+from convforge.models import default_input_size, get_model_info, register_model
 
 
 def test_every_registered_model_builds_and_runs_at_its_default_input():
@@ -132,6 +132,11 @@ tracer = Tracer()
 sys.meta_path.insert(0, tracer)
 import convforge.registry
 print(sorted(set(tracer.importers.values())))
+import convforge
+convforge.list_models()
+print(sorted(set(tracer.importers.values())))
 """
-    importers = subprocess.run([sys.executable, "-c", tracer], capture_output=True, text=True, check=True).stdout
-    assert importers.strip() == "['convforge', 'convforge.models']"  # the package, then the family modules
+    run = subprocess.run([sys.executable, "-c", tracer], capture_output=True, text=True, check=True)
+    after_registry, after_use = run.stdout.splitlines()
+    assert after_registry == "[]"  # the registry alone imports no family
+    assert after_use == "['convforge', 'convforge.models']"  # the package, at first use, then the family modules

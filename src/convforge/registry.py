@@ -6,7 +6,9 @@ Three kinds of name are understood by :func:`create_model`:
 - ``timm:<name>``, handed to ``timm.create_model`` (``timm:resnet18``);
 - ``torchvision:<name>``, handed to ``torchvision.models.get_model`` (``torchvision:resnet50``).
 
-Pretrained weights are never fetched unless the caller asks for them.
+Pretrained weights are never fetched unless the caller asks for them. The built-in
+families register themselves when :mod:`convforge.models` is imported, which re-exports
+the queries below; look models up through it (or ``convforge.create_model``).
 """
 
 from __future__ import annotations

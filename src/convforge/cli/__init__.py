@@ -36,22 +36,28 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``convforge`` parser with every command's options, or, given ``command``, with that one's only (the
+    others listed by name): a command's options may need torch to describe, and ``--help`` should not wait for it."""
     parser = argparse.ArgumentParser(
         prog="convforge",
         description="Build, measure, train, transform, search and explain efficient convolutional networks.",
     )
     parser.add_argument("--version", action="version", version=f"convforge {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for module in COMMANDS:
+        if command is None or module.NAME == command:
+            module.add_parser(subparsers)
+        else:
+            subparsers.add_parser(module.NAME, help=module.HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), "")  # the only top-level options are flags
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except ConvforgeError as err:

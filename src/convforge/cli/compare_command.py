@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 
 from convforge.cli.train_command import RECIPE_OPTIONS, add_recipe_options
-from convforge.experiments import compare_models, comparison_table
+
+NAME = "compare"
+HELP = "train several models with one recipe and compare them"
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "compare",
-        help="train several models with one recipe and compare them",
+        NAME,
+        help=HELP,
         description="Train each model with the same recipe, then print params, MACs, CPU latency, test accuracy and "
         "training time, and plot accuracy against MACs. A model may carry overrides: name[key=value,...].",
     )
@@ -22,6 +24,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.experiments import compare_models, comparison_table
+
     recipe = {field: getattr(args, option) for option, field in RECIPE_OPTIONS.items() if option != "data"}
     rows, folder = compare_models(args.models, args.data or "fashion-mnist", progress=not args.quiet,
                                   recipe=args.recipe, **recipe)  # fmt: skip

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.engine.trainer import evaluate
 from convforge.tables import format_metric
+
+NAME = "eval"
+HELP = "evaluate a trained model"
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate a trained model", description=__doc__)
+    parser = subparsers.add_parser(NAME, help=HELP, description=__doc__)
     parser.add_argument("checkpoint", help="a run directory or a .safetensors checkpoint")
     parser.add_argument(
         "--data", help="dataset, or several separated by commas, e.g. set5,set14 (default: the one it was trained on)"
@@ -21,6 +23,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.engine.trainer import evaluate
+
     names = [n.strip() for n in args.data.split(",") if n.strip()] if args.data else [None]
     for name in names:
         metrics = evaluate(args.checkpoint, name, data_root=args.data_root, batch_size=args.batch,

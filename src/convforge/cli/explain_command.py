@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.explain.image_file import explain_file
+NAME = "explain"
+HELP = "show how a network decides on one image (LinearScope: vote maps, rows, bias share)"
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "explain",
-        help="show how a network decides on one image (LinearScope: vote maps, rows, bias share)",
+        NAME,
+        help=HELP,
         description="Replay the network as the exact affine map A·x + c it applies around the image, and write "
         "pictures of it: per-pixel class votes, the row of A for the predicted class, and how much of each logit "
         "comes from the bias part c.",
@@ -23,6 +24,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.explain.image_file import explain_file
+
     result = explain_file(args.model, args.image, args.out, args.target)
     if result.predicted is not None:
         share = result.bias_share[result.predicted]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.engine.export import FORMATS, PARITY_TOLERANCE, export
+NAME = "export"
+HELP = "export a trained model (ONNX) with a parity check"
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("export", help="export a trained model (ONNX) with a parity check",
-                                   description=__doc__)  # fmt: skip
+    from convforge.engine.export import FORMATS
+
+    parser = subparsers.add_parser(NAME, help=HELP, description=__doc__)
     parser.add_argument("checkpoint", help="a run directory or a .safetensors checkpoint")
     parser.add_argument("--format", choices=FORMATS, default="onnx")
     parser.add_argument("--out", help="output file (default: <run>/export/<model>.onnx)")
@@ -19,6 +21,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.engine.export import PARITY_TOLERANCE, export
+
     result = export(args.checkpoint, args.format, args.out, args.imgsz, check=not args.no_check)
     shape = "x".join(map(str, result.input_shape))
     print(f"wrote {result.path} (input {shape})")

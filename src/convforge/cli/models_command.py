@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from tqdm import tqdm
-
-from convforge.profiler import profile
 from convforge.published import PublishedFigure
-from convforge.registry import create_model, get_model_info, list_models
 from convforge.tables import human_count, text_table
-from convforge.tasks import TASKS
+
+NAME = "models"
+HELP = "list registered models with parameters and MACs"
 
 
 def add_parser(subparsers) -> None:
+    from convforge.tasks import TASKS
+
     parser = subparsers.add_parser(
-        "models",
-        help="list registered models with parameters and MACs",
+        NAME,
+        help=HELP,
         description="List registered models: name, family, task, default input, parameters, and MACs at that input.",
     )
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'simplenet*'")
@@ -25,6 +25,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from convforge.models import create_model, get_model_info, list_models
+    from convforge.profiler import profile
+
     names = list_models(args.pattern, task=args.task)
     if not names:
         task = f" of task {args.task!r}" if args.task else ""

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.engine.predict import predict_files
+NAME = "predict"
+HELP = "run a trained model on images: top classes, detected objects, or enlarged images"
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict",
-        help="run a trained model on images: top classes, detected objects, or enlarged images",
+        NAME,
+        help=HELP,
         description="Run a trained model on image files, as its task does: a classifier lists its top classes, a "
         "detector draws its boxes into --out with detections.json, a super-resolution model writes the enlarged "
         "images into --out.",
@@ -27,6 +28,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.engine.predict import predict_files
+
     options = {"top_k": args.top_k, "conf": args.conf, "iou": args.iou, "max_det": args.max_det}
     result = predict_files(args.checkpoint, args.images, args.out, **{k: v for k, v in options.items()
                                                                        if v is not None})  # fmt: skip

@@ -7,14 +7,17 @@ import sys
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
 from convforge.errors import ConvforgeError
-from convforge.profiler import CONVENTIONS, plot_profile, profile
-from convforge.registry import create_model, default_input_size
+
+NAME = "profile"
+HELP = "count parameters and MACs, and measure memory and latency"
 
 
 def add_parser(subparsers) -> None:
+    from convforge.profiler import CONVENTIONS
+
     parser = subparsers.add_parser(
-        "profile",
-        help="count parameters and MACs, and measure memory and latency",
+        NAME,
+        help=HELP,
         description=(
             "Profile one forward pass of a model: parameters, MACs and FLOPs (FLOPs = 2 x MACs) under a counting "
             "convention, peak activation memory, and optionally latency. MODEL is a registered name, "
@@ -38,6 +41,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.models import create_model, default_input_size
+    from convforge.profiler import plot_profile, profile
+
     for option in ("batch", "runs", "threads"):
         value = getattr(args, option)
         if value is not None and value < 1:

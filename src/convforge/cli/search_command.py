@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 
 from convforge.cli.arguments import parse_count
-from convforge.nas import SAMPLERS, front_table_text, search
 from convforge.tables import human_count
+
+NAME = "search"
+HELP = "search a space of architectures for accurate ones within a budget"
 
 
 def add_parser(subparsers) -> None:
+    from convforge.nas import SAMPLERS
+
     parser = subparsers.add_parser(
-        "search",
-        help="search a space of architectures for accurate ones within a budget",
+        NAME,
+        help=HELP,
         description="Sample architectures from a search space (YAML), prune those over the budget before training, "
         "train the rest briefly, and report the Pareto front of accuracy against MACs. Studies resume by name.",
     )
@@ -41,6 +45,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.nas import front_table_text, search
+
     recipe = {"epochs": args.epochs, "train_subset": args.train_subset,
               "val_subset": args.val_subset, "batch_size": args.batch, "opt": args.opt,
               "lr": args.lr, "data_root": args.data_root}  # fmt: skip

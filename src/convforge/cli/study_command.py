@@ -6,14 +6,16 @@ import argparse
 import shlex
 import sys
 
-from convforge.experiments.deep_vs_shallow import GRIDS, run_study
-from convforge.experiments.deep_vs_shallow.report import paired_tables
+NAME = "study"
+HELP = "run a paper's study (a resumable sweep of trainings) and print its report"
 
 
 def add_parser(subparsers) -> None:
+    from convforge.experiments.deep_vs_shallow import GRIDS
+
     parser = subparsers.add_parser(
-        "study",
-        help="run a paper's study (a resumable sweep of trainings) and print its report",
+        NAME,
+        help=HELP,
         description="Run a study's grid of trainings in worker processes, keeping every trial in a database so that "
         "an interrupted study resumes where it stopped, then print its tables and write its plots.",
     )
@@ -45,6 +47,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.experiments.deep_vs_shallow import run_study
+    from convforge.experiments.deep_vs_shallow.report import paired_tables
+
     command = "convforge " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     result = run_study(
         grid=args.grid,

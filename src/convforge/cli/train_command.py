@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 
 from convforge.cli.arguments import parse_overrides
-from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
-from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
 from convforge.tables import format_metric
-from convforge.tasks import TASKS
 
 # command-line option -> recipe field
 RECIPE_OPTIONS = {
@@ -23,10 +20,14 @@ RECIPE_OPTIONS = {
 }  # fmt: skip
 
 
+NAME = "train"
+HELP = "train a model on a dataset"
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train",
-        help="train a model on a dataset",
+        NAME,
+        help=HELP,
         description="Train a registered model (or timm:<name>) and write runs/<task>/<name>: config.yaml, "
         "metrics.csv, checkpoints/, plots/curves.png and profile.json.",
     )
@@ -40,6 +41,9 @@ def add_parser(subparsers) -> None:
 
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """The recipe options shared by ``train`` and ``compare``."""
+    from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
+    from convforge.tasks import TASKS
+
     parser.add_argument(
         "--data",
         help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory; "
@@ -81,6 +85,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.engine.trainer import train
+
     overrides = {field: getattr(args, option) for option, field in RECIPE_OPTIONS.items()}
     if args.resume:
         result = train(None, resume=args.resume, progress=not args.quiet, **{k: v for k, v in overrides.items()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.tasks.sr.upscale import upscale
+NAME = "upscale"
+HELP = "enlarge an image with a trained super-resolution model"
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "upscale",
-        help="enlarge an image with a trained super-resolution model",
+        NAME,
+        help=HELP,
         description="Run the image's luma (BT.601 Y) through a super-resolution run's best checkpoint, enlarge its "
         "chroma bicubically, and write the RGB result.",
     )
@@ -21,6 +22,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convforge.tasks.sr.upscale import upscale
+
     path = upscale(args.checkpoint, args.source, args.target)
     print(path)
     return 0

@@ -26,8 +26,8 @@ from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
 from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
+from convforge.models import ModelInfo, create_model, get_model_info, list_models
 from convforge.profiler import profile
-from convforge.registry import ModelInfo, create_model, get_model_info, list_models
 from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import load_trained
 from convforge.runs.run_dir import RunDir

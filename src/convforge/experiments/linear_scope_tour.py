@@ -236,7 +236,7 @@ def run_tour(
     """
     from convforge.data import load_dataset
     from convforge.data.super_resolution import load_sr_images
-    from convforge.registry import create_model
+    from convforge.models import create_model
     from convforge.runs.loading import load_trained
 
     out = Path(out_dir)

@@ -22,9 +22,9 @@ from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import train
 from convforge.errors import ConvforgeError
 from convforge.figures import pyplot, save_figure
+from convforge.models import get_model_info
 from convforge.overrides import parse_overrides
 from convforge.profiler import profile
-from convforge.registry import get_model_info
 from convforge.tables import human_count, text_table
 
 _SPEC = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<overrides>[^\[\]]*)\])?$")

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import convforge
+from convforge.models import get_model_info
 from convforge.nas import SearchResult, SearchSpace, TrialRow, search
 from convforge.nas.report import _describe, plot_front
-from convforge.registry import get_model_info
 from convforge.runs.checkpoint import load_checkpoint
 from convforge.runs.run_dir import RunDir
 from convforge.tables import human_count, markdown_table

@@ -7,7 +7,7 @@ from pathlib import Path
 from convforge.data.image_file import read_image
 from convforge.errors import ConvforgeError
 from convforge.explain.pictures import Explanation, explain_image
-from convforge.registry import create_model, default_input_size, get_model_info
+from convforge.models import create_model, default_input_size, get_model_info
 from convforge.runs.loading import load_trained
 from convforge.tasks import get_task
 

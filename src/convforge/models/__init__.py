@@ -1,4 +1,8 @@
-"""Model families, one file each; importing this package registers their named variants."""
+"""Model families, one file each; importing this package registers their named variants.
+
+The registry's queries (``create_model``, ``list_models``, ``get_model_info``) are
+taken from here, so that every built-in family is registered before they run.
+"""
 
 from convforge.models import cifar_resnet, cifar_vgg, espcn, fsrcnn, leyolo, residual_stack, sesr, simplenet
 from convforge.models.cifar_resnet import CifarResNet
@@ -8,8 +12,15 @@ from convforge.models.fsrcnn import FSRCNN
 from convforge.models.residual_stack import ResidualStackNet
 from convforge.models.sesr import SESR
 from convforge.models.simplenet import SimpleNet
+from convforge.registry import ModelInfo, create_model, default_input_size, get_model_info, list_models, register_model
 
 __all__ = [
+    "ModelInfo",
+    "create_model",
+    "default_input_size",
+    "get_model_info",
+    "list_models",
+    "register_model",
     "CifarResNet",
     "CifarVGG",
     "ESPCN",

@@ -10,7 +10,7 @@ from torch import nn
 
 from convforge.errors import ConvforgeError
 from convforge.runs.checkpoint import load_checkpoint
-from convforge.registry import create_model
+from convforge.models import create_model
 
 
 @dataclass

@@ -31,7 +31,7 @@ from convforge.experiments.deep_vs_shallow.study import (
     study_name,
 )
 from convforge.experiments.deep_vs_shallow.trial import model_settings, run_trial, trial_recipe
-from convforge.registry import create_model
+from convforge.models import create_model
 from convforge.trials import Progress, open_storage, run_workers, storage_url, study_names
 
 
