@@ -40,6 +40,11 @@ def counting_worker(url: str, slot: WorkerSlot) -> None:
                        log=lambda text: None)  # fmt: skip
 
 
+def opening_worker(url: str, slot: WorkerSlot) -> None:
+    """A worker that only opens the storage (module level: spawnable)."""
+    open_storage(url)
+
+
 def completed_keys(study) -> list[str]:
     return [t.user_attrs["key"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
 
@@ -173,3 +178,9 @@ def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path):
     path.write_text("not a database, but long enough to have a header page " * 20)
     with pytest.raises(ConvforgeError, match="could not open the trial storage"):
         open_storage(path)
+
+
+def test_processes_opening_a_new_storage_at_once_all_open_it(tmp_path):
+    for attempt in range(2):  # each round races three fresh processes to create the tables
+        url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        run_workers(opening_worker, (url,), 3, Progress("open", 0, lambda: (0, {})), show=False)  # fails if one died

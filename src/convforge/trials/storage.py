@@ -9,6 +9,7 @@ MySQL, so without it two processes can both take the same trial.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,21 +91,34 @@ def open_storage(storage: str | Path, heartbeat_s: int = 10, grace_s: int = 30, 
     if sqlite:
         Path(url[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
     engine = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
-    try:
-        opened = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_s, grace_period=grace_s,
-                            **_retry_callback(max_retry))  # fmt: skip
-    except (
-        sqlalchemy.exc.ArgumentError,
-        sqlalchemy.exc.DatabaseError,
-        sqlalchemy.exc.NoSuchModuleError,
-        ImportError,
-        ValueError,
-        RuntimeError,
-    ) as err:  # fmt: skip - not a database, no driver, another schema
-        raise ConvforgeError(f"could not open the trial storage {url!r}: {err}") from err
+    for attempt in range(3):
+        try:
+            opened = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_s, grace_period=grace_s,
+                                **_retry_callback(max_retry))  # fmt: skip
+            break
+        except sqlalchemy.exc.DatabaseError as err:
+            if attempt < 2 and _created_meanwhile(err):  # another process made the tables first: they are there now
+                time.sleep(0.2)
+                continue
+            raise ConvforgeError(f"could not open the trial storage {url!r}: {err}") from err
+        except (
+            sqlalchemy.exc.ArgumentError,
+            sqlalchemy.exc.NoSuchModuleError,
+            ImportError,
+            ValueError,
+            RuntimeError,
+        ) as err:  # fmt: skip - no driver, a bad URL, another schema version
+            raise ConvforgeError(f"could not open the trial storage {url!r}: {err}") from err
     if sqlite:
         _serialise_sqlite(opened.engine)
     return opened
+
+
+def _created_meanwhile(err: Exception) -> bool:
+    """Whether ``err`` says that another process created the storage's tables at the same moment."""
+    import sqlalchemy
+
+    return isinstance(err, sqlalchemy.exc.IntegrityError) or "already exists" in str(err)
 
 
 def study_names(storage: Any) -> list[str]:
