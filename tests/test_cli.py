@@ -235,3 +235,38 @@ def test_search_prints_the_front_and_its_specs_train_from_the_command_line(tmp_p
 
     refused = convforge("search", str(space), "--max-macs", "lots", "--project", str(tmp_path))
     assert refused.returncode == 1 and "--max-macs 'lots' is not a positive count" in refused.stderr
+
+
+def test_prune_writes_a_smaller_run_that_every_command_accepts(tmp_path, capsys):
+    from convforge.cli import main
+
+    project = str(tmp_path)
+    trained = convforge("train", "resnet20", "--data", "fashion-mnist", "--train-subset", "256", "--val-subset", "256",
+                        "--epochs", "1", "--batch", "128", "--project", project, "--quiet")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    dense = tmp_path / "classify" / "resnet20"
+    pruned = convforge("prune", str(dense), "--target", "macs=0.5", "--importance", "taylor", "--finetune-epochs", "1",
+                       "--kd", "--quiet")  # fmt: skip
+    assert pruned.returncode == 0, pruned.stderr
+    run = tmp_path / "classify" / "resnet20-pruned"
+    assert "fine-tuned" in pruned.stdout and "latency batch 64" in pruned.stdout
+    for name in ("pruning.json", "layers.txt", "structure.json", "plots/pruning.png", "plots/curves.png",
+                 "checkpoints/best.safetensors"):  # fmt: skip
+        assert (run / name).is_file(), name
+    report = json.loads((run / "pruning.json").read_text())
+    assert abs(report["macs_after"] / report["macs_before"] - 0.5) <= 0.025
+    assert set(report["scores"]) == {"dense", "pruned", "fine-tuned"}
+    # the other commands take the pruned run like any other (run here in this process)
+    assert main(["profile", str(run)]) == 0
+    assert f"{report['macs_after']:,}" in capsys.readouterr().out
+    resume = ["train", "--resume", str(run), "--epochs", "2", "--quiet"]
+    sensitivity = ["prune", str(dense), "--sensitivity", "--val-subset", "256", "--quiet"]
+    for command in (["eval", str(run)], ["export", str(run)], resume, sensitivity):
+        assert main(command) == 0, command
+    assert (dense / "plots" / "sensitivity.png").is_file()
+
+
+def test_prune_with_a_bad_target_is_one_sentence(tmp_path):
+    run = convforge("prune", str(tmp_path), "--target", "flops=0.5")
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "'flops=0.5'" in run.stderr and "macs=R" in run.stderr

@@ -7,8 +7,7 @@ command line start without importing torch. The model registry's names come from
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from convforge.lazy_names import lazy_names
 
 __version__ = "0.1.0"
 
@@ -21,6 +20,7 @@ _PUBLIC = {
     "Recipe": "convforge.engine.recipe",
     **dict.fromkeys(("evaluate", "train"), "convforge.engine.trainer"),
     "LinearScope": "convforge.explain",
+    **dict.fromkeys(("prune", "prune_run"), "convforge.compress"),
     "search": "convforge.nas",
     **dict.fromkeys(("ProfileResult", "measure_latency", "profile"), "convforge.profiler"),
     **dict.fromkeys(("collapse", "fuse_bn", "taylor_truncate", "to_parallel", "to_sequential"), "convforge.surgery"),
@@ -31,13 +31,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'convforge' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value  # found directly from now on
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)

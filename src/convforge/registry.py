@@ -23,6 +23,7 @@ from typing import Any
 from torch import nn
 
 from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
+from convforge.model_origin import Origin, set_origin
 from convforge.spec import Spec, build_spec, is_spec_path
 from convforge.task_names import current_task_name
 
@@ -161,6 +162,11 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     and weights stay random unless ``pretrained=True`` (timm) or ``weights=...``
     (torchvision) is passed.
     """
+    given = dict(overrides)
+    return set_origin(_create(name, overrides), Origin(name, given))
+
+
+def _create(name: str, overrides: dict[str, Any]) -> nn.Module:
     if is_spec_path(name):
         return build_spec(Spec.load(name), **overrides)  # the file is read once
     info = get_model_info(name)

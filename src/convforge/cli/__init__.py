@@ -14,6 +14,7 @@ from convforge.cli import (
     models_command,
     predict_command,
     profile_command,
+    prune_command,
     search_command,
     study_command,
     train_command,
@@ -32,6 +33,7 @@ COMMANDS = (
     explain_command,
     upscale_command,
     export_command,
+    prune_command,
     search_command,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
 from convforge.errors import ConvforgeError
@@ -21,10 +22,11 @@ def add_parser(subparsers) -> None:
         description=(
             "Profile one forward pass of a model: parameters, MACs and FLOPs (FLOPs = 2 x MACs) under a counting "
             "convention, peak activation memory, and optionally latency. MODEL is a registered name, "
-            "timm:<name> or torchvision:<name>."
+            "timm:<name>, torchvision:<name>, or a run directory or checkpoint (its trained model, pruned ones "
+            "included, at the run's input size)."
         ),
     )
-    parser.add_argument("model", help="e.g. simplenet_cifar_5m, timm:resnet18, torchvision:mobilenet_v2")
+    parser.add_argument("model", help="e.g. simplenet_cifar_5m, timm:resnet18, runs/classify/x")
     parser.add_argument("--input", default=None, help="per-sample input size CxHxW, e.g. 3x224x224 (default: model's)")
     parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     parser.add_argument("--convention", choices=CONVENTIONS, default="macs", help="counting convention")
@@ -40,6 +42,12 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def is_run(text: str) -> bool:
+    """Whether ``text`` names a run directory or a checkpoint file rather than a model."""
+    path = Path(text)
+    return (path.is_dir() and (path / "checkpoints").is_dir()) or (path.suffix == ".safetensors" and path.is_file())
+
+
 def run(args: argparse.Namespace) -> int:
     from convforge.models import create_model, default_input_size
     from convforge.profiler import plot_profile, profile
@@ -51,8 +59,15 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise ConvforgeError(f"--warmup must be zero or more, got {args.warmup}")
     overrides = parse_overrides(args.set)
-    size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
-    model = create_model(args.model, **overrides)
+    if is_run(args.model):
+        from convforge.runs.loading import load_trained
+
+        trained = load_trained(args.model)
+        model, size = trained.model, tuple(trained.config.get("input_size") or ())
+        size = parse_input_size(args.input) if args.input else size
+    else:
+        size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
+        model = create_model(args.model, **overrides)
     result = profile(
         model,
         size,

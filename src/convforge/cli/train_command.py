@@ -34,6 +34,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("model", nargs="?", help="model name; omit with --resume")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its last checkpoint")
     add_recipe_options(parser)
+    parser.add_argument("--teacher", metavar="RUN", help="distil from this trained run (or checkpoint)")
+    parser.add_argument("--kd-alpha", type=float, help="weight of the distillation loss (default 0.5)")
+    parser.add_argument("--kd-temperature", type=float, help="temperature of Hinton's loss (default 4)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model override, e.g. --set width=0.5")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -88,13 +91,14 @@ def run(args: argparse.Namespace) -> int:
     from convforge.engine.trainer import train
 
     overrides = {field: getattr(args, option) for option, field in RECIPE_OPTIONS.items()}
+    overrides.update(kd_alpha=args.kd_alpha, kd_temperature=args.kd_temperature)
     if args.resume:
-        result = train(None, resume=args.resume, progress=not args.quiet, **{k: v for k, v in overrides.items()
-                                                                              if k == "epochs" and v})  # fmt: skip
+        result = train(None, resume=args.resume, progress=not args.quiet, teacher=args.teacher,
+                       **{k: v for k, v in overrides.items() if k == "epochs" and v})  # fmt: skip
     else:
         if not args.model:
             raise ConvforgeError("name a model to train, e.g. convforge train resnet20 --data fashion-mnist")
-        result = train(args.model, recipe=args.recipe, model_kwargs=parse_overrides(args.set),
+        result = train(args.model, recipe=args.recipe, model_kwargs=parse_overrides(args.set), teacher=args.teacher,
                        progress=not args.quiet, **overrides)  # fmt: skip
     if result.metrics and result.rank == 0:
         best, metric = result.best(), result.primary_metric

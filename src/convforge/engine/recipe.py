@@ -47,6 +47,9 @@ class Recipe:
     # regularisation and stability
     ema_decay: float = 0.0  # 0 = no EMA of weights
     grad_clip: float = 0.0  # 0 = no clipping (max global L2 norm otherwise)
+    # distillation (used when a teacher is given)
+    kd_alpha: float = 0.5  # weight of the distillation loss; the task's own loss gets 1 - kd_alpha
+    kd_temperature: float = 4.0  # softens both classifiers' logits in Hinton's loss
     # speed
     channels_last: bool | None = None  # None = on for conv models on CPU
     amp: bool | None = None  # None = on with CUDA
@@ -144,7 +147,8 @@ class Recipe:
         """Reject a bad value, naming the field, the value and what is allowed."""
         if self.task not in TASKS:
             raise rejected("task", self.task, f"use one of {', '.join(TASKS)}")
-        check_numbers(self, "lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "ema_decay", "gamma")
+        check_numbers(self, "lr", "momentum", "weight_decay", "grad_clip", "warmup_epochs", "ema_decay", "gamma",
+                      "kd_alpha", "kd_temperature")  # fmt: skip
         if not isinstance(self.milestones, list):
             raise rejected("milestones", self.milestones, "use a list of epochs, e.g. [30, 60]")
         check_bools(self, "compile", "nesterov")
@@ -163,6 +167,10 @@ class Recipe:
                 raise rejected(name, getattr(self, name), "use a number >= 0")
         if not 0 <= self.ema_decay < 1:
             raise rejected("ema_decay", self.ema_decay, "use 0 (off) or a decay in (0, 1), e.g. 0.999")
+        if not 0 <= self.kd_alpha <= 1:
+            raise rejected("kd_alpha", self.kd_alpha, "use a weight in [0, 1]")
+        if not self.kd_temperature > 0:
+            raise rejected("kd_temperature", self.kd_temperature, "use a positive temperature, e.g. 4")
         if self.warmup_epochs >= self.epochs:
             raise rejected("warmup_epochs", self.warmup_epochs, f"use fewer than epochs ({self.epochs})")
         if not 0 < self.gamma <= 1:  # a number, checked above

@@ -8,6 +8,7 @@ included) loses at most the epoch in progress and resumes exactly where it stopp
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,15 +27,19 @@ from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
 from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
+from convforge.model_origin import Origin, origin_of
+from convforge.model_outputs import output_shapes
 from convforge.models import ModelInfo, create_model, get_model_info, list_models
 from convforge.profiler import profile
 from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
-from convforge.runs.loading import load_trained
+from convforge.runs.loading import TrainedModel, build_model, load_trained, trained_model
 from convforge.runs.run_dir import RunDir
+from convforge.runs.structure import Structure, structure_of
 from convforge.spec import is_spec_path
 from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
+STRUCTURE_FILE = "structure.json"  # a pruned model's shapes and attributes (convforge.runs.structure)
 FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 
 
@@ -94,6 +99,7 @@ def train(
     recipe: Recipe | str | Path | None = None,
     resume: str | Path | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    teacher: nn.Module | str | Path | TrainedModel | None = None,
     progress: bool = True,
     **overrides: Any,
 ) -> TrainResult:
@@ -103,13 +109,23 @@ def train(
     fields (``epochs=5, lr=0.1, opt="adamw"``). The run is written to
     ``<project>/<task>/<name>``. ``resume`` names an existing run directory, whose
     config and last checkpoint are used; it then continues to the recipe's last epoch.
+
+    ``teacher`` (a run directory, a checkpoint or a module) distils into the student:
+    the task's distillation loss, weighted by the recipe's ``kd_alpha``, joins its own
+    loss (weighted 1 − ``kd_alpha``). A module that :mod:`convforge.compress` made (a
+    pruned model) is recorded by its registered name and structure, so its run reloads.
     Returns the run directory, the per-epoch metrics and the trained model.
     """
     if resume is not None:
-        return _resume(Path(resume), model if isinstance(model, nn.Module) else None, progress, overrides)
+        return _resume(Path(resume), model if isinstance(model, nn.Module) else None, progress, overrides, teacher)
     if data is not None:
         overrides["data"] = data
     name = model if isinstance(model, str) else None
+    origin = origin_of(model) if isinstance(model, nn.Module) else None
+    if origin is not None and not _built_as_recorded(model, origin):
+        origin = None  # a module as registered, or changed since: trained as a module
+    if origin is not None:
+        name, model_kwargs = origin.model, {**origin.model_kwargs, **(model_kwargs or {})}
     if name is not None and is_spec_path(name):
         name = str(Path(name).resolve())  # the run rebuilds its network from wherever it is used
     info = get_model_info(name) if name is not None else None
@@ -121,7 +137,8 @@ def train(
         examples = ", ".join(list_models(task=recipe.task)[:3])
         raise ConvforgeError(f"{model} is a {info.task} model; the {recipe.task} task trains {recipe.task} models"
                              f"{f' such as {examples}' if examples else ''}")  # fmt: skip
-    trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress)
+    trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress,
+                       structure=origin.structure if origin else None, teacher=teacher)  # fmt: skip
     return trainer.run()
 
 
@@ -135,14 +152,25 @@ def _model_defaults(info: ModelInfo | None) -> dict[str, Any]:
     return {"task": info.task, **get_task(info.task).recipe_defaults(info)}
 
 
-def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict[str, Any]) -> TrainResult:
+def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict[str, Any],
+            teacher: nn.Module | str | Path | TrainedModel | None) -> TrainResult:  # fmt: skip
     run = RunDir.open(path)
     config = run.read_config()
     given = {k: v for k, v in overrides.items() if v is not None}
     recipe = Recipe.from_values({**Recipe.stored_values(config["recipe"]), **given})
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
-    trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run)
+    if teacher is None and config.get("teacher"):
+        teacher = config["teacher"]
+        if str(teacher).startswith("<"):
+            raise ConvforgeError(f"{path} was distilled from a {teacher.strip('<>')} passed in Python; pass it again "
+                                 "(teacher=...) to resume the run")  # fmt: skip
+        if not Path(teacher).exists():
+            raise ConvforgeError(f"{path} was distilled from the teacher {teacher}, which is gone; pass --teacher "
+                                 "to resume it")  # fmt: skip
+    structure = run.read_json(STRUCTURE_FILE) if config.get("structure") else None
+    trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run,
+                       structure=structure, teacher=teacher)  # fmt: skip
     return trainer.run()
 
 
@@ -195,8 +223,12 @@ class _Trainer:
         model_kwargs: dict[str, Any],
         progress: bool,
         run: RunDir | None = None,
+        structure: Structure | None = None,
+        teacher: nn.Module | str | Path | TrainedModel | None = None,
     ) -> None:
         self.recipe = recipe
+        self.structure = structure or None
+        self.teacher_source = teacher
         self.model_name = model_name
         self.module = module
         self.model_kwargs = dict(model_kwargs)
@@ -226,7 +258,7 @@ class _Trainer:
         if model is None:
             # the data decides classes and input channels unless the user said otherwise
             self.model_kwargs = {**data.model_kwargs, **self.model_kwargs}
-            model = create_model(self.model_name, **self.model_kwargs)
+            model = build_model(self.model_name, self.model_kwargs, self.structure, str(self.run_dir or "the run"))
         if self.channels_last is None:
             self.channels_last = self.device.type == "cpu" and _uses_convolutions(model)
         data.train.channels_last = data.val.channels_last = bool(self.channels_last)
@@ -235,6 +267,7 @@ class _Trainer:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
+        self.teacher = self._build_teacher() if self.teacher_source is not None else None
         self.optimizer = build_optimizer(model, recipe)
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
@@ -253,6 +286,8 @@ class _Trainer:
             )
         if recipe.compile:
             self.train_model = torch.compile(self.train_model)
+        if self.teacher is not None:
+            self.train_model = _Recorder(self.train_model)  # the teacher reads the input the student saw
 
         self.rows: list[dict[str, Any]] = []
         self.start_epoch = 0
@@ -270,6 +305,8 @@ class _Trainer:
                 path = str(RunDir.create(recipe.project, self.task.name, name).path) if self.ctx.is_main else None
                 self.run_dir = RunDir(broadcast_object(path, self.ctx))
             if self.ctx.is_main:
+                if self.structure:
+                    self.run_dir.write_json(STRUCTURE_FILE, self.structure)
                 self.run_dir.write_config(self._config())
                 with torch.random.fork_rng(devices=[]):  # profiling draws a random input: keep ranks in step
                     self._write_profile()
@@ -285,7 +322,40 @@ class _Trainer:
             "world_size": self.ctx.world_size,
             "channels_last": self.channels_last,
             "torch": str(torch.__version__),
+            **({"structure": STRUCTURE_FILE} if self.structure else {}),
+            **({"teacher": self.teacher_name} if self.teacher is not None else {}),
         }
+
+    def _build_teacher(self) -> nn.Module:
+        """The teacher on the student's device, in eval mode and frozen; its outputs must match the student's."""
+        source = self.teacher_source
+        if not hasattr(self.task, "distillation_loss"):
+            raise ConvforgeError(f"the {self.task.name} task has no distillation loss; train without a teacher")
+        if isinstance(source, nn.Module):  # a copy: the caller's module keeps its device, mode and gradients
+            teacher, self.teacher_name = copy.deepcopy(source), f"<{type(source).__name__} module>"
+        else:
+            loaded = trained_model(source, task=self.task.name)
+            teacher, self.teacher_name = loaded.model, str(loaded.run_dir.resolve())
+        teacher = teacher.to(self.device).eval().requires_grad_(False)
+        if self.channels_last:
+            teacher.to(memory_format=torch.channels_last)
+        example = torch.zeros(2, *self.data.input_size, device=self.device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                student_shape = output_shapes(self.model(example))
+                try:
+                    teacher_shape = output_shapes(teacher(example))
+                except RuntimeError as err:
+                    raise ConvforgeError(f"the teacher {self.teacher_name} cannot read the student's input "
+                                         f"{tuple(example.shape)}: {str(err).splitlines()[0]}") from err  # fmt: skip
+        finally:
+            self.model.train(was_training)
+        if teacher_shape != student_shape:
+            raise ConvforgeError(f"the teacher {self.teacher_name} gives outputs of shape {teacher_shape}, the student "
+                                 f"{student_shape}; distillation needs the same shape")  # fmt: skip
+        return teacher
 
     def _write_profile(self) -> None:
         result = profile(_unwrap(self.model), self.data.input_size, name=self.model_name or type(self.model).__name__)
@@ -297,11 +367,14 @@ class _Trainer:
         self.model.load_state_dict(ckpt.tensors["model"])
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.optimizer.load_state_dict(optimizer_state(ckpt.tensors["optim"], ckpt.meta["optimizer"]))
-        self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+        if "optimizer" in ckpt.meta:  # a pruned model's checkpoint has weights only: fine-tuning starts afresh
+            self.optimizer.load_state_dict(optimizer_state(ckpt.tensors["optim"], ckpt.meta["optimizer"]))
+            self.scheduler.load_state_dict(ckpt.meta["scheduler"])
         if self.ema is not None and ckpt.tensors["ema"]:
             self.ema.module.load_state_dict(ckpt.tensors["ema"])
             self.ema_updates = int(ckpt.meta.get("ema_updates", 0))
+        elif self.ema is not None:  # a checkpoint without EMA weights (a pruned model's): the average starts here
+            self.ema.module.load_state_dict(ckpt.tensors["model"])
         torch.set_rng_state(ckpt.tensors["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in ckpt.tensors["rng"]:
             torch.cuda.set_rng_state(ckpt.tensors["rng"]["cuda"], self.device)
@@ -333,6 +406,7 @@ class _Trainer:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         unchecked: list[torch.Tensor] = []
         seen = 0
+        teacher_time = 0.0
         bar = tqdm(
             loader,
             total=self.steps_per_epoch,
@@ -344,6 +418,9 @@ class _Trainer:
         for step, batch in enumerate(bar):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.amp)):
                 loss, count = self.task.training_loss(self.train_model, batch, recipe, self.device)
+                if self.teacher is not None:
+                    loss, spent = self._distil(loss)
+                    teacher_time += spent
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if recipe.grad_clip:
@@ -372,11 +449,29 @@ class _Trainer:
             "lr": lr,
             "images_per_s": train_sums["count"] / train_time,
             "epoch_time_s": time.perf_counter() - start,
+            **({"teacher_time_s": teacher_time} if self.teacher is not None else {}),
         }
         self.rows.append(row)
         if self.ctx.is_main:
             self._save(epoch + 1, row)
             print(_epoch_line(row, recipe.epochs), flush=True)
+
+    def _distil(self, loss: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The task's loss mixed with its distillation loss against the teacher, and the teacher's time in s."""
+        inputs, student_out = self.train_model.seen
+        if self.recipe.kd_alpha == 0:
+            return loss, 0.0
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # the student's queued work is not the teacher's time
+        start = time.perf_counter()
+        with torch.no_grad():
+            teacher_out = self.teacher(inputs)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        spent = time.perf_counter() - start
+        alpha = self.recipe.kd_alpha
+        kd = self.task.distillation_loss(student_out, teacher_out, self.recipe)
+        return (1 - alpha) * loss + alpha * kd, spent
 
     def _check_finite(self, losses: list[torch.Tensor], epoch: int, first_step: int) -> None:
         """Stop the run, keeping the last checkpoint, when one of ``losses`` (steps ``first_step`` + 1, ...) is
@@ -411,6 +506,7 @@ class _Trainer:
             "rows": self.rows,
             "ema_updates": self.ema_updates,
             "best": {"epoch": best["epoch"], primary: best[primary]},
+            **({"structure": self.structure} if self.structure else {}),
             "scheduler": self.scheduler.state_dict(),
             "model": self.model_name,
             "model_kwargs": self.model_kwargs,
@@ -436,6 +532,31 @@ class _Trainer:
         )
 
 
+def _built_as_recorded(model: nn.Module, origin: Origin) -> bool:
+    """Whether ``origin`` (a registered name, settings and a pruned structure) builds ``model`` as it is now."""
+    if not origin.structure:
+        return False  # as registered: the user may have changed it since, so it trains as a module
+    try:
+        fresh = create_model(origin.model, **origin.model_kwargs)
+        return structure_of(model, fresh) == origin.structure
+    except ConvforgeError:
+        return False
+
+
+class _Recorder(nn.Module):
+    """Calls the model and keeps the last input and output, for the teacher to read."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.seen: tuple[torch.Tensor, Any] | None = None
+
+    def forward(self, x: torch.Tensor) -> Any:
+        out = self.model(x)
+        self.seen = (x, out)
+        return out
+
+
 def _run_name(model_name: str) -> str:
     """A run's default name: a spec file's stem, or the model name with ``:`` and ``/`` made plain."""
     if is_spec_path(model_name):
@@ -453,4 +574,5 @@ def _epoch_line(row: dict[str, Any], epochs: int) -> str:
     return (
         f"epoch {row['epoch']:>3}/{epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
         f"{metrics}  lr {row['lr']:.3g}  {row['images_per_s']:.0f} img/s  {row['epoch_time_s']:.1f} s"
+        + (f" (teacher {row['teacher_time_s']:.1f} s)" if "teacher_time_s" in row else "")
     )

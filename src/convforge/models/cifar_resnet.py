@@ -14,23 +14,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from convforge.errors import InvalidValueError
+from convforge.nn.pad_shortcut import PadShortcut
 from convforge.registry import register_model
 
 PAPER = "Deep Residual Learning for Image Recognition (He et al., 2016)"
-
-
-class PadShortcut(nn.Module):
-    """Option A shortcut: subsample by ``stride`` and zero-pad the new channels."""
-
-    def __init__(self, stride: int, extra_channels: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.extra_channels = extra_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, :: self.stride, :: self.stride]
-        half = self.extra_channels // 2
-        return F.pad(x, (0, 0, 0, 0, half, self.extra_channels - half))
 
 
 class BasicBlock(nn.Module):
@@ -45,7 +32,7 @@ class BasicBlock(nn.Module):
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             if shortcut == "A":
-                self.shortcut = PadShortcut(stride, out_channels - in_channels)
+                self.shortcut = PadShortcut(stride, in_channels, out_channels)
             else:
                 self.shortcut = nn.Sequential(
                     nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
@@ -58,19 +45,26 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for 32×32 inputs; ``shortcut`` is ``"A"`` (zero-pad identity) or ``"B"`` (projection)."""
+    """ResNet-(6n+2) for 32×32 inputs; ``shortcut`` is ``"A"`` (zero-pad identity) or ``"B"`` (projection).
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A") -> None:
+    ``width`` multiplies the stage widths 16, 32, 64 (rounded), for narrower or wider variants.
+    """
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, in_chans: int = 3, shortcut: str = "A",
+                 width: float = 1.0) -> None:  # fmt: skip
         super().__init__()
         if (depth - 2) % 6 != 0 or depth < 8:
             raise InvalidValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
         if shortcut not in ("A", "B"):
             raise InvalidValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+        if not (isinstance(width, (int, float)) and not isinstance(width, bool) and 0 < width <= 16):
+            raise InvalidValueError(f"width must be a multiplier in (0, 16], got {width!r}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        stages, channels = [], 16
-        for stage, width in enumerate((16, 32, 64)):
+        widths = [max(1, round(c * width)) for c in (16, 32, 64)]
+        self.conv1 = nn.Conv2d(in_chans, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        stages, channels = [], widths[0]
+        for stage, width in enumerate(widths):
             blocks = []
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
@@ -79,7 +73,7 @@ class CifarResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
+        self.fc = nn.Linear(widths[2], num_classes)
         self.num_classes = num_classes
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):

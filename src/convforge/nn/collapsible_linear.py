@@ -50,10 +50,17 @@ class CollapsibleLinearBlock(nn.Module):
             )
         if mode not in MODES:
             raise InvalidValueError(f"mode {mode!r} is not known; use one of {', '.join(MODES)}")
-        self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.residual, self.mode = kernel_size, residual, mode
         self.expand = nn.Conv2d(in_channels, expansion, kernel_size, padding=kernel_size // 2)
         self.squeeze = nn.Conv2d(expansion, out_channels, 1)
+
+    @property
+    def in_channels(self) -> int:
+        return self.expand.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.squeeze.out_channels
 
     def collapsed_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(weight out×in×k×k, bias out) of the single convolution equal to this block (differentiable)."""

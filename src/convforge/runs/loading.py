@@ -10,6 +10,8 @@ from torch import nn
 
 from convforge.errors import ConvforgeError
 from convforge.runs.checkpoint import load_checkpoint
+from convforge.model_origin import Origin, set_origin
+from convforge.runs.structure import Structure, apply_structure
 from convforge.models import create_model
 
 
@@ -24,7 +26,10 @@ class TrainedModel:
     @property
     def task(self) -> str:
         """The task the model was trained for (``classify``, ``detect``, ``sr``, ...)."""
-        return str(self.config["recipe"]["task"])
+        recipe = self.config.get("recipe")
+        if not isinstance(recipe, dict) or not isinstance(recipe.get("task"), str):
+            raise ConvforgeError(f"{self.checkpoint} does not record the task its model was trained for")
+        return recipe["task"]
 
     @property
     def run_dir(self) -> Path:
@@ -58,6 +63,15 @@ def trained_model(source: str | Path | TrainedModel, task: str | None = None) ->
     return trained
 
 
+def build_model(name: str, model_kwargs: dict[str, Any], structure: Structure | None = None,
+                source: str = "the run") -> nn.Module:  # fmt: skip
+    """The registered model ``name`` with ``model_kwargs``, given the pruned ``structure`` a run recorded."""
+    model = create_model(name, **model_kwargs)
+    if structure:
+        apply_structure(model, structure, source)
+    return set_origin(model, Origin(name, dict(model_kwargs), dict(structure or {})))
+
+
 def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") -> TrainedModel:
     """Build the registered model a checkpoint was trained from and load its weights (EMA ones if present)."""
     file = resolve_checkpoint(path, which)
@@ -66,7 +80,7 @@ def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") ->
     if not name:
         raise ConvforgeError(f"{file} was trained from a module, not a registered name; build the module and load "
                              "its weights with convforge.runs.checkpoint.load_checkpoint")  # fmt: skip
-    model = create_model(name, **(ckpt.meta.get("model_kwargs") or {}))
+    model = build_model(name, ckpt.meta.get("model_kwargs") or {}, ckpt.meta.get("structure"), str(file))
     weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
     model.load_state_dict(weights)
     return TrainedModel(model.eval(), ckpt.meta, file)

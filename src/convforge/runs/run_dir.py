@@ -83,6 +83,13 @@ class RunDir:
     def write_json(self, name: str, data: Any) -> None:
         write_text_atomic(self.path / name, json.dumps(data, indent=2, default=str))
 
+    def read_json(self, name: str) -> Any:
+        """A JSON file of the run; a missing or damaged one is a clear error."""
+        try:
+            return json.loads((self.path / name).read_text())
+        except (OSError, ValueError) as err:
+            raise ConvforgeError(f"{self.path / name} cannot be read: {err}") from err
+
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Rewrite ``metrics.csv`` with one row per epoch."""
         if not rows:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convforge.atomic import write_json_atomic
+from convforge.compress.distillation import hinton_kd_loss
 from convforge.data import Augment, TensorLoader, load_dataset
 from convforge.data.image_file import read_image
 from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader, is_image_folder
@@ -110,6 +111,12 @@ class ClassificationTask:
         images, labels = (t.to(device, non_blocking=True) for t in batch)
         logits = model(images)
         return F.cross_entropy(logits, labels, label_smoothing=recipe.task_settings.label_smoothing), len(labels)
+
+    def distillation_loss(
+        self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, recipe: Any
+    ) -> torch.Tensor:
+        """Hinton's loss at the recipe's ``kd_temperature``."""
+        return hinton_kd_loss(student_logits, teacher_logits, recipe.kd_temperature)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable, device: torch.device) -> dict[str, float]:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convforge.compress.distillation import output_distillation_loss
 from convforge.data.color import rgb_to_y
 from convforge.data.image_file import read_image
 from convforge.data.super_resolution import PatchLoader, WholeImageLoader, load_sr_images
@@ -93,6 +94,12 @@ class SuperResolutionTask:
     ) -> tuple[torch.Tensor, int]:
         lr, hr = (t.to(device, non_blocking=True) for t in batch)
         return F.l1_loss(model(lr), hr), len(lr)
+
+    def distillation_loss(
+        self, student_output: torch.Tensor, teacher_output: torch.Tensor, recipe: Any
+    ) -> torch.Tensor:
+        """L1 between the student's and the teacher's super-resolved images."""
+        return output_distillation_loss(student_output, teacher_output)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable, device: torch.device) -> dict[str, float]:

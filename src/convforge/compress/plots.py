@@ -1,0 +1,59 @@
+"""Pictures of a pruning: channels per layer before and after, the task's score against MACs, and sensitivity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from convforge.compress.pruning import LayerWidth
+from convforge.figures import pyplot, save_figure
+from convforge.tables import METRIC_UNITS
+
+
+def plot_pruning(layers: Sequence[LayerWidth], points: Sequence[tuple[str, float, float]], metric: str,
+                 path: str | Path, title: str = "") -> Path:  # fmt: skip
+    """Left: output channels per layer, dense and pruned. Right: ``metric`` against MACs for each
+    ``(label, macs, score)`` point (dense, pruned, pruned + fine-tuned)."""
+    plt = pyplot()
+    fig, (ax_layers, ax_score) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [2.2, 1]},
+                                              constrained_layout=True)  # fmt: skip
+    positions = range(len(layers))
+    ax_layers.bar(positions, [w.out_before for w in layers], color="#c9d6e8", label="dense")
+    ax_layers.bar(positions, [w.out_after for w in layers], color="#2c6fbb", width=0.6, label="pruned")
+    ax_layers.set_xticks(list(positions))
+    ax_layers.set_xticklabels([w.name for w in layers], rotation=90, fontsize=6)
+    ax_layers.set_ylabel("output channels")
+    ax_layers.set_title("channels per layer")
+    ax_layers.legend()
+    markers = ("o", "s", "^", "D", "v")
+    for i, (label, macs, score) in enumerate(points):
+        ax_score.scatter([macs / 1e6], [score], s=60, marker=markers[i % len(markers)], label=label, zorder=3)
+    ax_score.set_xlabel("MACs (M)")
+    ax_score.set_ylabel(_label(metric))
+    ax_score.set_title(f"{metric} against MACs")
+    ax_score.grid(alpha=0.3)
+    ax_score.legend()
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_sensitivity(curves: dict[str, list[tuple[float, float]]], dense_score: float, metric: str,
+                     path: str | Path, title: str = "") -> Path:  # fmt: skip
+    """``metric`` against the ratio of channels removed, one line per layer pruned alone."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5), constrained_layout=True)
+    for name, points in curves.items():
+        ax.plot([r for r, _ in points], [s for _, s in points], "-o", markersize=3, label=name)
+    ax.axhline(dense_score, color="black", linestyle="--", linewidth=1, label="dense")
+    ax.set_xlabel("fraction of the layer's channels removed")
+    ax.set_ylabel(_label(metric))
+    ax.set_title(title or "sensitivity of each layer, pruned alone without fine-tuning")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2 if len(curves) > 12 else 1, loc="lower left")
+    return save_figure(fig, path)
+
+
+def _label(metric: str) -> str:
+    unit = METRIC_UNITS.get(metric, "").strip()
+    return f"{metric} ({unit})" if unit else metric
