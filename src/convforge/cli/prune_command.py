@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from convforge.errors import ConvforgeError
+
 NAME = "prune"
 HELP = "prune a trained run (structured channels) and fine-tune it"
 
@@ -75,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print("most sensitive layers: " + ", ".join(name for name, _ in worst))
         print(f"plot: {path}")
         return 0
+    if not args.kd and (args.kd_alpha is not None or args.kd_temperature is not None):
+        raise ConvforgeError("--kd-alpha and --kd-temperature set the distillation that --kd turns on; add --kd")
     outcome = prune_run(
         args.source, args.target, args.importance, scope=args.scope, steps=args.iterative,
         round_to=None if args.round_to == 1 else args.round_to, finetune_epochs=args.finetune_epochs, kd=args.kd,
