@@ -262,3 +262,25 @@ def test_a_pruned_checkpoint_loads_through_the_run_loader(tmp_path):
     result = prune(dense, x[:1], progress=False)
     loaded = load_trained(result.save(tmp_path / "model")).model.eval()
     torch.testing.assert_close(loaded(x), result.model.eval()(x))
+
+
+def test_sensitivity_prunes_each_group_alone_and_scores_it_without_fine_tuning():
+    from convforge.compress import layer_sensitivity, prunable_groups
+
+    torch.manual_seed(0)
+    model = convforge.create_model("resnet20").eval()
+    x = torch.rand(8, 3, 32, 32)
+    reference = model(x).detach()
+
+    def agreement(m: nn.Module) -> float:  # how closely the pruned model reproduces the dense one
+        with torch.no_grad():
+            return -float((m.eval()(x) - reference).abs().mean())
+
+    groups = prunable_groups(model, x[:1])
+    assert "fc" not in groups and "conv1" in groups
+    curves = layer_sensitivity(model, x[:1], agreement, ratios=(0.25, 0.75), progress=False)
+    assert set(curves) == set(groups)
+    for points in curves.values():
+        assert [round(r, 2) for r, _ in points][0] <= 0.25 < points[1][0]
+        assert points[0][1] >= points[1][1]  # removing more channels moves the output further
+    torch.testing.assert_close(model(x), reference)  # the model itself is untouched

@@ -9,10 +9,10 @@ from typing import Any
 from torch import nn
 
 from convforge.errors import ConvforgeError
-from convforge.runs.checkpoint import load_checkpoint
 from convforge.model_origin import Origin, set_origin
-from convforge.runs.structure import Structure, apply_structure
 from convforge.models import create_model
+from convforge.runs.checkpoint import load_checkpoint
+from convforge.runs.structure import Structure, apply_structure
 
 
 @dataclass

@@ -69,14 +69,18 @@ def _check_width(source: str, where: str, attr: str, value: Any, fresh: Any) -> 
     refused = ConvforgeError(f"{source} sets {where}.{attr} to {value!r}; pruning only narrows a layer, and a "
                              f"fresh build has {fresh!r} there")  # fmt: skip
     if attr == "sources":  # PadShortcut: output j copies input sources[j], or is zero (-1)
-        if not isinstance(value, list) or len(value) > len(fresh) or any(
-            isinstance(v, bool) or not isinstance(v, int) or not -1 <= v < max(len(fresh), 1) for v in value
+        if (
+            not isinstance(value, list)
+            or len(value) > len(fresh)
+            or any(isinstance(v, bool) or not isinstance(v, int) or not -1 <= v < max(len(fresh), 1) for v in value)
         ):
             raise refused
         return value
     if isinstance(fresh, (list, tuple)):  # normalized_shape
-        if not isinstance(value, list) or len(value) != len(fresh) or any(
-            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= f for v, f in zip(value, fresh)
+        if (
+            not isinstance(value, list)
+            or len(value) != len(fresh)
+            or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= f for v, f in zip(value, fresh))
         ):
             raise refused
         return tuple(value) if isinstance(fresh, tuple) else value
