@@ -1,16 +1,38 @@
 """The `convforge` command, run as a user runs it."""
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
+import warnings
 
 import torch
 
+from convforge.cli import main
+
 
 def convforge(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "convforge", *args], capture_output=True, text=True, timeout=300, check=False
-    )
+    """Run ``convforge ARGS`` as the console script does, in this process (a new interpreter per command would
+    spend most of these tests importing torch); stdout, stderr and the exit status come back as from a process.
+    ``test_the_module_runs_as_a_program`` runs it as a separate program."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.simplefilter("default")  # shown on stderr, as a fresh interpreter shows them
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse: --help, bad options
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_the_module_runs_as_a_program():
+    run = subprocess.run([sys.executable, "-m", "convforge", "models", "resnet2*"], capture_output=True, text=True,
+                         timeout=300, check=False)  # fmt: skip
+    assert run.returncode == 0 and "resnet20" in run.stdout, run.stderr
+    bad = subprocess.run([sys.executable, "-m", "convforge", "profile", "nonexistent_model"], capture_output=True,
+                         text=True, timeout=300, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and "nonexistent_model" in bad.stderr
 
 
 def test_the_command_line_lists_its_commands_without_importing_torch():
@@ -262,6 +284,12 @@ def test_prune_writes_a_smaller_run_that_every_command_accepts(tmp_path, capsys)
     resume = ["train", "--resume", str(run), "--epochs", "2", "--quiet"]
     for command in (["eval", str(run)], ["export", str(run)], resume):
         assert main(command) == 0, command
+    assert "teacher" in (run / "config.yaml").read_text()  # fine-tuned with distillation from the dense run
+    # without fine-tuning, the pruned run starts at epoch 0; resuming it fine-tunes and keeps its origin
+    assert main(["prune", str(dense), "--name", "unfinetuned", "--quiet"]) == 0
+    bare = tmp_path / "classify" / "unfinetuned"
+    assert main(["train", "--resume", str(bare), "--epochs", "1", "--quiet"]) == 0
+    assert (bare / "metrics.csv").is_file() and "pruned_from" in (bare / "config.yaml").read_text()
 
 
 def test_prune_with_a_bad_target_is_one_sentence(tmp_path):

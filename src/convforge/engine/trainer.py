@@ -298,7 +298,8 @@ class _Trainer:
         if self.resuming:
             self._load_state()
             if self.ctx.is_main:
-                self.run_dir.write_config(self._config())  # the recipe as resumed: more epochs, say
+                # the recipe as resumed (more epochs, say); what else the run recorded (pruned_from) is kept
+                self.run_dir.write_config({**self.run_dir.read_config(), **self._config()})
         else:
             if self.run_dir is None:
                 name = recipe.name or _run_name(self.model_name or type(model).__name__)
