@@ -163,7 +163,7 @@ def start_study(tmp_path: Path, shared_data: Path, wait_for):
             return None
         try:
             return optuna.load_study(study_name="deep-vs-shallow-tiny-mnist", storage=f"sqlite:///{out / 'trials.db'}")
-        except (KeyError, sqlalchemy.exc.OperationalError):  # the study is not there yet, or the file is being made
+        except (KeyError, sqlalchemy.exc.DatabaseError):  # not there yet, or its tables are being made this moment
             return None
 
     return process, wait_for(opened, 60, "the study"), out, grid
