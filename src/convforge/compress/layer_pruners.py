@@ -10,7 +10,9 @@ zero channels, as pruning does to a convolution's input weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import torch
 import torch_pruning as tp
 from torch import nn
 
@@ -44,3 +46,10 @@ class PadShortcutPruner(tp.pruner.BasePruningFunc):
 
 
 LAYER_PRUNERS: dict[type[nn.Module], tp.pruner.BasePruningFunc] = {PadShortcut: PadShortcutPruner()}
+
+
+def dependency_graph(model: nn.Module, example: torch.Tensor, output_transform: Any = None) -> tp.DependencyGraph:
+    """Torch-Pruning's dependency graph of ``model`` traced at ``example``, with convforge's layer handlers."""
+    with torch.enable_grad():
+        return tp.DependencyGraph().build_dependency(model, example, output_transform=output_transform,
+                                                     customized_pruners=dict(LAYER_PRUNERS), verbose=False)  # fmt: skip

@@ -14,7 +14,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from convforge.compress.layer_pruners import LAYER_PRUNERS
+from convforge.compress.layer_pruners import dependency_graph
 from convforge.model_outputs import output_tensors
 
 WIDTH_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
@@ -28,10 +28,7 @@ def output_layers(model: nn.Module, example_input: torch.Tensor) -> list[str]:
         outputs.append(output)
         return output
 
-    with torch.enable_grad():
-        graph = tp.DependencyGraph().build_dependency(
-            model, example_input, output_transform=keep, customized_pruners=dict(LAYER_PRUNERS), verbose=False
-        )
+    graph = dependency_graph(model, example_input, output_transform=keep)
     roots = {t.grad_fn for t in output_tensors(outputs[0]) if t.grad_fn is not None}
     names = {module: name for name, module in model.named_modules()}
     stack = [n for n in graph.module2node.values() if n.grad_fn in roots or n.type == tp.ops.OPTYPE.OUTPUT]

@@ -28,12 +28,12 @@ from convforge.compress.pruning import PruneResult, prune
 from convforge.compress.pruning_target import PruneTarget
 from convforge.compress.sensitivity import RATIOS, layer_sensitivity
 from convforge.engine.recipe import Recipe
-from convforge.engine.trainer import STRUCTURE_FILE, evaluate, train
+from convforge.engine.trainer import STRUCTURE_FILE, train
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.model_origin import origin_of
 from convforge.profiler import measure_latency, profile
 from convforge.runs.checkpoint import save_checkpoint
-from convforge.runs.loading import TrainedModel, trained_model
+from convforge.runs.loading import TrainedModel, load_trained, trained_model
 from convforge.runs.run_dir import RunDir
 from convforge.tables import format_metric, human_count, text_table
 from convforge.tasks import get_task
@@ -119,7 +119,8 @@ def prune_run(
     result = prune(dense, example, target, importance, scope=scope, steps=steps, round_to=round_to,
                    finetune=between_steps if epochs_per_step else None, taylor_loss=taylor_loss,
                    progress=progress)  # fmt: skip
-    scores = {"dense": _score(dense, recipe, task.name), "pruned": _score(result.model, recipe, task.name)}
+    score = _scorer(task, task.build_eval_data(recipe.with_overrides(val_subset=0)))  # the whole test split, once
+    scores = {"dense": score(dense), "pruned": score(result.model)}
     batches = _latency_batches(input_size)
     latency = {"dense": _latencies(dense, input_size, batches), "pruned": _latencies(result.model, input_size, batches)}
     remaining = finetune_epochs - epochs_per_step * (steps - 1)
@@ -127,7 +128,7 @@ def prune_run(
         run = train(result.model, recipe=ft_recipe.with_overrides(epochs=remaining), teacher=teacher,
                     progress=progress)  # fmt: skip
         run_dir = RunDir(run.run_dir)
-        scores["fine-tuned"] = evaluate(run.run_dir)  # its best checkpoint, EMA weights when kept
+        scores["fine-tuned"] = score(load_trained(run.run_dir).model)  # its best checkpoint, EMA weights when kept
     else:
         run_dir = _write_pruned_run(result, trained, ft_recipe, data.info, input_size)
     outcome = PruneRunResult(run_dir.path, result, scores, latency, task.primary_metric)
@@ -161,10 +162,15 @@ def _finetune_recipe(recipe: Recipe, epochs: int, project: str | None, name: str
     return recipe.with_overrides(**values)
 
 
-def _score(model: nn.Module, recipe: Recipe, task: str) -> dict[str, float]:
-    """The task's metrics on the whole test split."""
-    settings = {k: v for k, v in recipe.task_settings.to_dict().items()}
-    return evaluate(model, recipe.data, data_root=recipe.data_root, task=task, **settings)
+def _scorer(task: Any, batches: Any) -> Callable[[nn.Module], dict[str, float]]:
+    """A function giving a model's task metrics (and the example count) on ``batches``, on the CPU."""
+    cpu = torch.device("cpu")
+
+    def score(model: nn.Module) -> dict[str, float]:
+        sums = task.evaluate(model.eval(), batches, cpu)
+        return {**task.summarise(sums), "count": int(sums["count"])}
+
+    return score
 
 
 def _write_pruned_run(result: PruneResult, trained: TrainedModel, recipe: Recipe, info: dict[str, Any],
@@ -245,12 +251,10 @@ def sensitivity_run(source: str | Path | TrainedModel, importance: str = "l2", r
     recipe = Recipe.from_values(values)
     task = get_task(recipe.task)
     data = task.build_data(recipe)
-    batches = list(data.val)
-    device = torch.device("cpu")
+    metrics = _scorer(task, list(data.val))
 
     def score(model: nn.Module) -> float:
-        model.eval()
-        return task.summarise(task.evaluate(model, batches, device))[task.primary_metric]
+        return metrics(model)[task.primary_metric]
 
     taylor_loss = _taylor_loss(task, data, recipe) if importance == "taylor" else None
     example = torch.randn(1, *data.input_size)

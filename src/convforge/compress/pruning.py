@@ -168,17 +168,16 @@ def prune(
             f"example_input must be a tensor (a batch the model takes), got {type(example_input).__name__}"
         )
 
-    dense = copy.deepcopy(model).eval()
+    dense = copy.deepcopy(model).eval()  # every pruned candidate is a copy of this one
     known = dict(dense.named_modules())
     unknown = [n for n in ignored_layers if n not in known]
     if unknown:
         raise InvalidValueError(f"ignored layer(s) {', '.join(map(repr, unknown))} are not in the model")
-    work = copy.deepcopy(model).eval()
-    saved = use_module_paths(work)
-    reference_shapes = _checked_shapes(work, example_input)
-    fixed = sorted(set(output_layers(work, example_input)) | set(ignored_layers) | set(folded_layers(model)))
+    saved = use_module_paths(dense)
+    reference_shapes = _checked_shapes(dense, example_input)
+    fixed = sorted(set(output_layers(dense, example_input)) | set(ignored_layers) | set(folded_layers(model)))
     measure = _as_deployed(measurer(goal_target.metric, example_input), saved)
-    dense_value = measure(work)
+    dense_value = measure(dense)
     goal = goal_target.goal(dense_value)
     if goal >= dense_value:
         raise InvalidValueError(f"the dense model already needs {_shown(dense_value, goal_target)} {goal_target.unit}, "
@@ -187,26 +186,27 @@ def prune(
     # a latency missed by noise is not mended by other settings; fine-tuning between steps is not repeated
     if goal_target.metric != "latency" and finetune is None:
         attempts += [(scope, None), ("local", round_to), ("local", None)]
-    best: tuple[float, nn.Module, _Settings] | None = None
+    best: tuple[float, nn.Module, float, _Settings] | None = None
     for attempt_scope, attempt_round in dict.fromkeys(attempts):
         settings = _Settings(importance, attempt_scope, attempt_round, max_layer_ratio, taylor_loss, fixed, seed,
                              reference_shapes)  # fmt: skip
-        pruned = _prune_steps(work, example_input, dense_value, goal, steps, measure, settings, goal_target,
-                              finetune and _with_origin(finetune, model), saved, progress)  # fmt: skip
-        miss = abs(measure(pruned) / goal - 1)
+        pruned, value = _prune_steps(dense, example_input, dense_value, goal, steps, measure, settings, goal_target,
+                                     finetune and _with_origin(finetune, model), saved, progress)  # fmt: skip
+        miss = abs(value / goal - 1)
         if best is None or miss < best[0]:
-            best = (miss, pruned, settings)
+            best = (miss, pruned, value, settings)
         if miss <= MAX_MISS:
             break
     assert best is not None
-    _, work, settings = best
+    _, work, reached, settings = best
     if (settings.scope, settings.round_to) != (scope, round_to):
         warnings.warn(f"pruning with scope={scope}, round_to={round_to} could not come within {MAX_MISS:.0%} of "
                       f"{goal_target}; used scope={settings.scope}, round_to={settings.round_to}",
                       stacklevel=2)  # fmt: skip
-    reached = measure(work)
     restore(work, saved)
-    return _result(model, dense, work, example_input, goal_target, settings, steps, goal, reached, started)
+    restore(dense, saved)
+    return _result(model, dense, work, example_input, goal_target, settings, steps, goal, (dense_value, reached),
+                   started)  # fmt: skip
 
 
 def _with_origin(finetune: Callable[[nn.Module, int], None], model: nn.Module) -> Callable[[nn.Module, int], None]:
@@ -241,18 +241,20 @@ def _as_deployed(measure: Callable[[nn.Module], float], saved: Saved) -> Callabl
 def _prune_steps(work: nn.Module, example: torch.Tensor, dense_value: float, goal: float, steps: int,
                  measure: Callable[[nn.Module], float], settings: _Settings, target: PruneTarget,
                  finetune: Callable[[nn.Module, int], None] | None, saved: Saved,
-                 progress: bool) -> nn.Module:  # fmt: skip
-    """``steps`` prunings of ``work``, each to its share of the way from ``dense_value`` to ``goal``."""
+                 progress: bool) -> tuple[nn.Module, float]:  # fmt: skip
+    """``steps`` prunings of ``work``, each to its share of the way from ``dense_value`` to ``goal``; returns the
+    pruned model and its measure (fine-tuning changes neither MACs nor parameters, so it is not measured again)."""
+    value = dense_value
     for step in range(1, steps + 1):
         step_goal = dense_value - (dense_value - goal) * step / steps
-        work = _prune_to(work, example, step_goal, measure, settings, target,
-                         f"pruning {step}/{steps}" if steps > 1 else "pruning", progress)  # fmt: skip
+        work, value = _prune_to(work, value, example, step_goal, measure, settings, target,
+                                f"pruning {step}/{steps}" if steps > 1 else "pruning", progress)  # fmt: skip
         if finetune is not None and step < steps:
             restore(work, saved)
             finetune(work, step)
             work.cpu().eval()  # training may have moved it; pruning measures on the example's device
             use_module_paths(work)
-    return work
+    return work, value
 
 
 @dataclass
@@ -267,10 +269,11 @@ class _Settings:
     output_shapes: Any
 
 
-def _prune_to(model: nn.Module, example: torch.Tensor, goal: float, measure: Callable[[nn.Module], float],
-              settings: _Settings, target: PruneTarget, desc: str, progress: bool) -> nn.Module:  # fmt: skip
-    """A copy of ``model`` pruned at the channel ratio whose measure comes closest to ``goal`` (bisection)."""
-    current = measure(model)
+def _prune_to(model: nn.Module, current: float, example: torch.Tensor, goal: float,
+              measure: Callable[[nn.Module], float], settings: _Settings, target: PruneTarget, desc: str,
+              progress: bool) -> tuple[nn.Module, float]:  # fmt: skip
+    """A copy of ``model`` (whose measure is ``current``) pruned at the channel ratio whose measure comes closest
+    to ``goal`` (bisection), and that measure."""
     tolerance = TOLERANCE[target.metric]
     lo, hi = 0.0, settings.max_layer_ratio
     ratio = min(max(1 - math.sqrt(goal / current), 0.01), hi)  # MACs shrink about as the square of the widths
@@ -293,7 +296,7 @@ def _prune_to(model: nn.Module, example: torch.Tensor, goal: float, measure: Cal
         layers = ", ".join(settings.fixed) or "none"
         raise PruningError(f"nothing in {type(model).__name__} can be pruned: no channel group is free of the layers "
                            f"whose width the outputs fix ({layers})")  # fmt: skip
-    return best[1]
+    return best[1], best[2]
 
 
 def _size(model: nn.Module) -> int:
@@ -370,10 +373,14 @@ def _layer_widths(dense: nn.Module, pruned: nn.Module, fixed: list[str]) -> list
 
 
 def _result(model: nn.Module, dense: nn.Module, pruned: nn.Module, example: torch.Tensor, target: PruneTarget,
-            settings: _Settings, steps: int, goal: float, reached: float, started: float) -> PruneResult:  # fmt: skip
+            settings: _Settings, steps: int, goal: float, measured: tuple[float, float],
+            started: float) -> PruneResult:  # fmt: skip
     from convforge.models import create_model
     from convforge.profiler import count_macs
 
+    dense_value, reached = measured  # the target metric, dense and pruned: MACs need no second count
+    macs = (int(dense_value), int(reached)) if target.metric == "macs" else (count_macs(dense, example),
+                                                                             count_macs(pruned, example))  # fmt: skip
     origin = origin_of(model)
     reference = create_model(origin.model, **origin.model_kwargs) if origin is not None else dense
     structure = structure_of(pruned, reference)
@@ -388,8 +395,8 @@ def _result(model: nn.Module, dense: nn.Module, pruned: nn.Module, example: torc
         round_to=settings.round_to,
         goal=goal,
         reached=reached,
-        macs_before=count_macs(dense, example),
-        macs_after=count_macs(pruned, example),
+        macs_before=macs[0],
+        macs_after=macs[1],
         params_before=sum(p.numel() for p in dense.parameters()),
         params_after=sum(p.numel() for p in pruned.parameters()),
         layers=_layer_widths(dense, pruned, settings.fixed),

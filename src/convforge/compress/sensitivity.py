@@ -7,24 +7,17 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import torch
-import torch_pruning as tp
 from torch import nn
 from tqdm import tqdm
 
 from convforge.compress.importance import TaylorLoss, build_importance, prepare_gradients
-from convforge.compress.layer_pruners import LAYER_PRUNERS
+from convforge.compress.layer_pruners import dependency_graph
 from convforge.compress.module_paths import folded_layers, restore, use_module_paths
 from convforge.compress.output_layers import output_layers
 from convforge.compress.pruning import PruningError
 from convforge.errors import InvalidValueError
 
 RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
-
-
-def _graph(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
-    with torch.enable_grad():
-        return tp.DependencyGraph().build_dependency(model, example, customized_pruners=dict(LAYER_PRUNERS),
-                                                     verbose=False)  # fmt: skip
 
 
 def prunable_groups(model: nn.Module, example: torch.Tensor) -> list[str]:
@@ -34,7 +27,7 @@ def prunable_groups(model: nn.Module, example: torch.Tensor) -> list[str]:
     fixed = set(output_layers(work, example)) | set(folded_layers(model))
     modules = dict(work.named_modules())
     names = {m: n for n, m in modules.items()}
-    graph = _graph(work, example)
+    graph = dependency_graph(work, example)
     roots = []
     for group in graph.get_all_groups(ignored_layers=[modules[n] for n in fixed],
                                       root_module_types=(nn.Conv2d, nn.Linear)):  # fmt: skip
@@ -68,7 +61,7 @@ def layer_sensitivity(
             saved = use_module_paths(candidate)
             torch.manual_seed(0)
             prepare_gradients(candidate, importance, taylor_loss)
-            graph = _graph(candidate, example_input)
+            graph = dependency_graph(candidate, example_input)
             layer = dict(candidate.named_modules())[name]
             prune_out = graph.get_pruner_of_module(layer).prune_out_channels
             channels = graph.get_out_channels(layer)
