@@ -116,7 +116,7 @@ def test_a_study_killed_in_mid_run_resumes_as_the_same_study(tmp_path):
     worker.kill()
     worker.wait()
     assert study is not None
-    before = study.get_trials(deepcopy=False)
+    before = optuna.load_study(study_name="tiny-random", storage=storage).get_trials(deepcopy=False)  # as the kill left it
     killed = before[-1]
     assert killed.state == optuna.trial.TrialState.RUNNING
     watcher = optuna.load_study(study_name="tiny-random", storage=open_storage(storage, heartbeat_s=1, grace_s=2))
@@ -134,7 +134,8 @@ def test_a_study_killed_in_mid_run_resumes_as_the_same_study(tmp_path):
     assert trials[killed.number].state == optuna.trial.TrialState.FAIL
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback)
     retried = [t for t in trials if retry.retried_trial_number(t) == killed.number]
-    assert retried and retried[0].params == killed.params  # the interrupted architecture is tried again
+    # the interrupted architecture is tried again (a trial killed while sampling keeps what it had chosen)
+    assert retried and killed.params.items() <= retried[0].params.items()
     assert sum(r.state == "complete" for r in result.rows) == 3
 
 
