@@ -192,6 +192,19 @@ def test_super_resolution_train_eval_upscale_and_explain_from_the_command_line(t
     assert written == ["img_002.png", "img_003.png"] and "enlarged" in predicted.stdout
     assert torch.equal(read_image(run_dir / "predict" / "img_002.png"), big)  # as upscale made it
 
+    # INT8: the collapsed model quantised, scored on whole images of any size through onnxruntime, and timed
+    quantized = convforge("quantize", str(run_dir), "--calib", "32", "--latency-batch", "4", "--layers", "--quiet")
+    assert quantized.returncode == 0, quantized.stderr
+    assert "INT8 onnxruntime" in quantized.stdout and "SQNR dB" in quantized.stdout and "psnr" in quantized.stdout
+    assert (run_dir / "model.int8.onnx").is_file() and (run_dir / "plots" / "quantization.png").is_file()
+    scored = convforge("eval", str(run_dir / "model.int8.onnx"), "--data", "set5,set14", *root)
+    assert scored.returncode == 0, scored.stderr
+    int8, fp32 = (float(line.split("psnr ")[1].split(" dB")[0]) for line in scored.stdout.splitlines()[2:4])
+    assert "set14: model.int8.onnx (onnxruntime)" in scored.stdout and abs(int8 - fp32) < 0.5
+    timed = convforge("profile", str(run_dir / "model.int8.onnx"), "--batch", "4")
+    assert timed.returncode == 0, timed.stderr
+    assert all(v in timed.stdout for v in ("FP32 PyTorch eager", "FP32 onnxruntime", "INT8 onnxruntime"))
+
 
 def test_compare_prints_the_table_and_the_plot_path(tmp_path):
     run = convforge("compare", "simplenet_cifar_310k[width=0.25]", "resnet20[epochs=1]", "--data", "fashion-mnist",

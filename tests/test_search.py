@@ -116,7 +116,8 @@ def test_a_study_killed_in_mid_run_resumes_as_the_same_study(tmp_path):
     worker.kill()
     worker.wait()
     assert study is not None
-    before = optuna.load_study(study_name="tiny-random", storage=storage).get_trials(deepcopy=False)  # as the kill left it
+    # the trials as the kill left them
+    before = optuna.load_study(study_name="tiny-random", storage=storage).get_trials(deepcopy=False)
     killed = before[-1]
     assert killed.state == optuna.trial.TrialState.RUNNING
     watcher = optuna.load_study(study_name="tiny-random", storage=open_storage(storage, heartbeat_s=1, grace_s=2))

@@ -20,10 +20,13 @@ _PUBLIC = {
     "Recipe": "convforge.engine.recipe",
     **dict.fromkeys(("evaluate", "train"), "convforge.engine.trainer"),
     "LinearScope": "convforge.explain",
-    **dict.fromkeys(("prune", "prune_run"), "convforge.compress"),
+    **dict.fromkeys(("prune", "prune_run", "quantize"), "convforge.compress"),
     "search": "convforge.nas",
     **dict.fromkeys(("ProfileResult", "measure_latency", "profile"), "convforge.profiler"),
-    **dict.fromkeys(("collapse", "fuse_bn", "taylor_truncate", "to_parallel", "to_sequential"), "convforge.surgery"),
+    **dict.fromkeys(
+        ("collapse", "fuse_bn", "inference_form", "taylor_truncate", "to_parallel", "to_sequential"),
+        "convforge.surgery",
+    ),
     "detect": "convforge.tasks.detect",
     "upscale": "convforge.tasks.sr",
 }

@@ -15,6 +15,7 @@ from convforge.cli import (
     predict_command,
     profile_command,
     prune_command,
+    quantize_command,
     search_command,
     study_command,
     train_command,
@@ -34,6 +35,7 @@ COMMANDS = (
     upscale_command,
     export_command,
     prune_command,
+    quantize_command,
     search_command,
 )
 

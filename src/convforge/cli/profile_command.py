@@ -23,7 +23,8 @@ def add_parser(subparsers) -> None:
             "Profile one forward pass of a model: parameters, MACs and FLOPs (FLOPs = 2 x MACs) under a counting "
             "convention, peak activation memory, and optionally latency. MODEL is a registered name, "
             "timm:<name>, torchvision:<name>, or a run directory or checkpoint (its trained model, pruned ones "
-            "included, at the run's input size)."
+            "included, at the run's input size). An .onnx file convforge wrote is timed in onnxruntime beside "
+            "the run's FP32 PyTorch model and its FP32 or INT8 sibling, at batch 1 and --batch (64 when --batch is 1)."
         ),
     )
     parser.add_argument("model", help="e.g. simplenet_cifar_5m, timm:resnet18, runs/classify/x")
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise ConvforgeError(f"--warmup must be zero or more, got {args.warmup}")
     overrides = parse_overrides(args.set)
+    if Path(args.model).suffix.lower() == ".onnx":
+        return _profile_onnx(args)
     if is_run(args.model):
         from convforge.runs.loading import load_trained
 
@@ -95,4 +98,20 @@ def run(args: argparse.Namespace) -> int:
         except OSError as err:
             raise ConvforgeError(f"could not write the chart to {args.plot!r}: {err.strerror or err}") from err
         print(f"chart written to {written}", file=sys.stderr)
+    return 0
+
+
+def _profile_onnx(args: argparse.Namespace) -> int:
+    """Latency of an ONNX file beside its run's PyTorch model and its FP32/INT8 sibling."""
+    from convforge.compress.speed_comparison import compare_onnx_file
+
+    batch = args.batch if args.batch > 1 else 64
+    comparison = compare_onnx_file(args.model, sorted({1, batch}), args.threads, progress=True)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        print(comparison.table())
+        print(comparison.verdict())
     return 0

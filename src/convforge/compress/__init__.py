@@ -1,4 +1,4 @@
-"""Compression: structured pruning (on Torch-Pruning) and distillation losses.
+"""Compression: structured pruning (on Torch-Pruning), INT8 quantisation (on onnxruntime) and distillation losses.
 
 Every pruned model records its structure (:mod:`convforge.runs.structure`), so it saves as
 safetensors and rebuilds from its registered name without pickle. Names load on first use,
@@ -16,6 +16,8 @@ _PUBLIC = {
     **dict.fromkeys(("layer_sensitivity", "prunable_groups"), "convforge.compress.sensitivity"),
     **dict.fromkeys(("hinton_kd_loss", "output_distillation_loss"), "convforge.compress.distillation"),
     "IMPORTANCES": "convforge.compress.importance",
+    **dict.fromkeys(("quantize", "QuantizeResult"), "convforge.compress.quantization"),
+    "compare_speed": "convforge.compress.speed_comparison",
 }
 
 __all__ = sorted(_PUBLIC)

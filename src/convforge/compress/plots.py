@@ -1,4 +1,5 @@
-"""Pictures of a pruning: channels per layer before and after, the task's score against MACs, and sensitivity."""
+"""Pictures of a compression: a pruning's channels per layer and score against MACs, its sensitivity, and a
+quantisation's error per layer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convforge.compress.pruning import LayerWidth
+from convforge.compress.quantization_error import SQNR_CAP_DB, LayerError
 from convforge.figures import pyplot, save_figure
 from convforge.tables import METRIC_UNITS
 
@@ -57,3 +59,27 @@ def plot_sensitivity(curves: dict[str, list[tuple[float, float]]], dense_score: 
 def _label(metric: str) -> str:
     unit = METRIC_UNITS.get(metric, "").strip()
     return f"{metric} ({unit})" if unit else metric
+
+
+def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str = "") -> Path:
+    """SQNR of every weighted layer's output, INT8 against FP32 (layers kept in FP32 in grey), with the dB each
+    layer loses on its own as a line."""
+    plt = pyplot()
+    width = min(4 + 0.18 * len(errors), 40)
+    fig, ax = plt.subplots(figsize=(width, 4.8), constrained_layout=True)
+    positions = list(range(len(errors)))
+    capped = [min(e.sqnr_db, SQNR_CAP_DB) for e in errors]
+    colours = ["#2c6fbb" if e.int8 else "#b0b0b0" for e in errors]
+    ax.bar(positions, capped, color=colours)
+    ax.plot(positions, [e.lost_db for e in errors], color="#d9534f", marker=".", linewidth=1,
+            label="dB lost in the layer itself")  # fmt: skip
+    ax.set_xticks(positions)
+    ax.set_xticklabels([e.module for e in errors], rotation=90, fontsize=6)
+    ax.set_ylabel("output SQNR (dB), higher is better")
+    ax.bar([], [], color="#2c6fbb", label="INT8 layer")
+    if not all(e.int8 for e in errors):
+        ax.bar([], [], color="#b0b0b0", label="kept in FP32")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "quantisation error per layer")
+    return save_figure(fig, path)

@@ -39,13 +39,16 @@ class FolderLoader:
     """Batches (images, labels) from an ImageFolder split, with the TensorLoader's interface."""
 
     def __init__(self, root: str | Path, split: str, image_size: int, batch_size: int, workers: int = 2,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> None:  # fmt: skip
+                 seed: int = 0, rank: int = 0, world_size: int = 1, channels_last: bool = False,
+                 augment: bool | None = None) -> None:  # fmt: skip
+        """``augment`` (default: for the train split only) chooses training crops and flips over the evaluation
+        resize and centre crop."""
         from torchvision import datasets, transforms
 
         folder = _split_folder(Path(root), split)
         self.train = split == "train"
         normalise = transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)
-        if self.train:
+        if self.train if augment is None else augment:
             transform = transforms.Compose(
                 [
                     transforms.RandomResizedCrop(image_size, scale=(0.35, 1.0)),

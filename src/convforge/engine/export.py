@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from convforge.atomic import write_atomic
 from convforge.errors import ConvforgeError
 from convforge.runs.loading import load_trained
+from convforge.runs.onnx_model import METADATA_KEY, OnnxModel
+from convforge.tasks import get_task
 
 FORMATS = ("onnx",)
 PARITY_TOLERANCE = 1e-4  # |onnx − torch| ≤ tol · (1 + |torch|), element-wise
@@ -27,28 +32,39 @@ class ExportResult:
     parity: bool | None  # whether every element agrees within PARITY_TOLERANCE
 
 
-def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...], opset: int = 17,
-                check: bool = True) -> ExportResult:  # fmt: skip
+def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...], opset: int = 17, check: bool = True,
+                any_size: bool = False, metadata: dict[str, Any] | None = None) -> ExportResult:  # fmt: skip
     """Write ``model`` (evaluation mode, batch size free) to ``path`` as ONNX, and compare onnxruntime's output with
-    PyTorch's on a random input of ``input_shape`` (N, C, H, W)."""
+    PyTorch's on a random input of ``input_shape`` (N, C, H, W).
+
+    ``any_size`` leaves the height and width free too (a fully convolutional model); ``metadata`` (a run's record)
+    is stored in the file under the key ``convforge``. The file is written whole or not at all.
+    """
+    try:
+        import onnx
+    except ImportError as err:
+        raise ConvforgeError("ONNX export needs the onnx package (pip install onnx)") from err
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     example = torch.rand(*input_shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["images"],
-                          output_names=["output"],
-                          dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}})  # fmt: skip
+    axes = {0: "batch", 2: "height", 3: "width"} if any_size else {0: "batch"}
+
+    def write(target: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+            torch.onnx.export(model, (example,), str(target), dynamo=False, opset_version=opset,
+                              input_names=["images"], output_names=["output"],
+                              dynamic_axes={"images": axes, "output": dict(axes)})  # fmt: skip
+        if metadata is not None:
+            graph = onnx.load(str(target))
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+            onnx.save(graph, str(target))
+
+    write_atomic(path, write)
     if not check:
         return ExportResult(path, tuple(input_shape), None, None, None)
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise ConvforgeError("the parity check needs onnxruntime (pip install onnxruntime), or pass check=False "
-                             "(--no-check)") from err  # fmt: skip
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    theirs = torch.from_numpy(session.run(None, {"images": example.numpy()})[0])
+    theirs = OnnxModel(path)(example)
     with torch.no_grad():
         ours = model(example)
     if not isinstance(ours, torch.Tensor):
@@ -77,4 +93,15 @@ def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None 
         size = [size[0], image_size, image_size]
     name = str(trained.config.get("model") or "model").replace(":", "_").replace("/", "_")
     target = Path(out) if out else trained.run_dir / "export" / f"{Path(name).stem}.onnx"
-    return export_onnx(trained.model, target, (batch_size, *size), check=check)
+    return export_onnx(trained.model, target, (batch_size, *size), check=check, any_size=exports_any_size(trained),
+                       metadata=onnx_metadata(trained.config, size))  # fmt: skip
+
+
+def exports_any_size(trained: Any) -> bool:
+    """Whether the trained model's task takes inputs of any height and width (super-resolution does)."""
+    return bool(getattr(get_task(trained.task), "any_input_size", False))
+
+
+def onnx_metadata(config: dict[str, Any], input_size: list[int] | tuple[int, ...]) -> dict[str, Any]:
+    """The run record an ONNX file carries: the checkpoint's, with the input size it was exported at."""
+    return {**config, "input_size": list(input_size)}

@@ -33,6 +33,7 @@ from convforge.models import ModelInfo, create_model, get_model_info, list_model
 from convforge.profiler import profile
 from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import TrainedModel, build_model, load_trained, trained_model
+from convforge.runs.onnx_model import is_onnx_path, load_onnx
 from convforge.runs.run_dir import RunDir
 from convforge.runs.structure import Structure, structure_of
 from convforge.spec import is_spec_path
@@ -182,17 +183,20 @@ def evaluate(
     batch_size: int = 256,
     task: str | None = None,
     use_ema: bool = True,
+    val_subset: int = 0,
     **settings: Any,
 ) -> dict[str, float]:
     """Score a model on the test split of ``data`` (by default, the data its run validated on).
 
-    ``model`` is a module, a checkpoint file or a run directory (its best checkpoint,
-    EMA weights when present). A module is scored as a ``task`` model (default:
-    classification), with that task's ``settings`` (``scale=4`` for super-resolution).
+    ``model`` is a module, a checkpoint file, a run directory (its best checkpoint,
+    EMA weights when present) or an ONNX file convforge wrote (run by onnxruntime). A module
+    is scored as a ``task`` model (default: classification), with that task's ``settings``
+    (``scale=4`` for super-resolution). ``val_subset`` scores a seeded random subset of that
+    many examples where the task draws subsets (classification).
     Returns the task's metrics (classification: loss, top1, top5 in %) and the example count.
     """
     if not isinstance(model, nn.Module):
-        loaded = load_trained(model, use_ema=use_ema)
+        loaded = load_onnx(model) if is_onnx_path(model) else load_trained(model, use_ema=use_ema)
         values = {**Recipe.stored_values(loaded.config["recipe"]), **settings}
         if task is not None and task != values["task"]:
             raise ConvforgeError(f"{loaded.checkpoint} is a {values['task']} model, not a {task} model")
@@ -202,11 +206,13 @@ def evaluate(
         raise ConvforgeError("name the dataset to evaluate on (data=...)")
     else:
         values = {"task": task or DEFAULT_TASK, **settings}
-    # the whole test split, whatever subset the run validated on
-    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root, "val_subset": 0})
+    # the whole test split (or ``val_subset`` examples of it, drawn with the recipe's seed), whatever the run used
+    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root,
+                                 "val_subset": val_subset})  # fmt: skip
     task_impl = get_task(recipe.task)
     batches = task_impl.build_eval_data(recipe, data)
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)  # an ONNX model has none and runs on the CPU
+    device = first.device if first is not None else torch.device("cpu")
     model.eval()
     sums = task_impl.evaluate(model, batches, device)
     return {**task_impl.summarise(sums), "count": int(sums["count"])}

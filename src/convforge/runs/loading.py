@@ -53,6 +53,14 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     return path
 
 
+def has_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a checkpoint file or a run directory holding one, of a registered model."""
+    try:
+        return bool(load_checkpoint(resolve_checkpoint(path)).meta.get("model"))
+    except ConvforgeError:
+        return False
+
+
 def trained_model(source: str | Path | TrainedModel, task: str | None = None) -> TrainedModel:
     """``source`` itself when it is already loaded, else the trained model of that run or checkpoint; with ``task``,
     a model of another task is refused."""

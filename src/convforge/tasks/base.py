@@ -8,7 +8,7 @@ follows :class:`Task`, and add it to :data:`convforge.tasks.TASKS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -71,6 +71,16 @@ def output_names(paths: list[str], suffix: str) -> dict[str, str]:
     return names
 
 
+def first_examples(batches: Iterable[torch.Tensor], count: int) -> Iterator[torch.Tensor]:
+    """The batches of ``batches`` up to ``count`` examples in all (the last one cut to fit)."""
+    left = count
+    for batch in batches:
+        if left <= 0:
+            break
+        yield batch[:left]
+        left -= len(batch[:left])
+
+
 class Task(Protocol):
     """The interface between the engine and one kind of problem."""
 
@@ -78,6 +88,7 @@ class Task(Protocol):
     primary_metric: ClassVar[str]  # the validation metric that picks the best checkpoint (higher is better)
     default_data: ClassVar[str]  # the dataset a recipe uses when it names none
     settings_class: ClassVar[type[TaskSettings]]  # the task's own recipe fields
+    any_input_size: ClassVar[bool]  # whether its models take inputs of any height and width (exported so)
 
     def recipe_defaults(self, info: ModelInfo) -> dict[str, Any]:
         """Recipe fields a registered model implies for this task (a detector's input side, say)."""
@@ -90,6 +101,11 @@ class Task(Protocol):
     def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
         """The batches to score a trained model on: those of ``data``, or by default the data the recipe
         validates on."""
+        ...
+
+    def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+        """Batches of model inputs, ``count`` examples in all, drawn from the training data with ``seed`` and
+        prepared as for evaluation (no augmentation): what post-training quantisation calibrates on."""
         ...
 
     def training_loss(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoade
 from convforge.errors import InvalidValueError
 from convforge.field_checks import check_bools, check_ints, check_range
 from convforge.tables import text_table
-from convforge.tasks.base import Predictions, TaskData, TaskSettings
+from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples
 from convforge.tasks.classify.predict import prepare_image, top_classes
 
 
@@ -55,6 +55,7 @@ class ClassificationTask:
     primary_metric = "top1"
     default_data = "fashion-mnist"
     settings_class = ClassifySettings
+    any_input_size = False
 
     def recipe_defaults(self, info: Any) -> dict[str, Any]:
         return {}
@@ -89,6 +90,18 @@ class ClassificationTask:
     def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
         """The test split (or an ImageFolder's val/ folder) of ``data``, by default of ``recipe.data``."""
         return self.build_data(replace(recipe, data=data) if data else recipe).val
+
+    def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+        """``count`` training images drawn with ``seed``, prepared as for evaluation (no augmentation)."""
+        batch = min(count, 64)
+        if is_image_folder(recipe.data):
+            settings = recipe.task_settings
+            loader: Iterable = FolderLoader(recipe.data, "train", settings.image_size, batch, settings.workers,
+                                            seed=seed, augment=False)  # fmt: skip
+        else:
+            train = load_dataset(recipe.data, "train", root=recipe.data_root).subset(count, seed=seed)
+            loader = TensorLoader(train, batch, train=False)
+        yield from first_examples((images for images, _ in loader), count)
 
     def _folder_data(self, recipe: Any, rank: int, world_size: int, channels_last: bool) -> TaskData:
         settings = recipe.task_settings

@@ -8,7 +8,7 @@ scored on the original images by :class:`MeanAveragePrecision` (COCO's mAP50-95)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from convforge.data.yolo_detection import load_detection_split
 from convforge.errors import ConvforgeError
 from convforge.field_checks import check_bools, check_ints, check_range, is_number, rejected
 from convforge.nn.detect_head import DetectHead
-from convforge.tasks.base import Predictions, TaskData, TaskSettings
+from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples
 from convforge.tasks.detect.boxes import non_max_suppression
 from convforge.tasks.detect.coco_map import MeanAveragePrecision
 from convforge.tasks.detect.loss import DetectionLoss
@@ -83,6 +83,7 @@ class DetectionTask:
     primary_metric = "map50_95"
     default_data = "coco128.yaml"
     settings_class = DetectSettings
+    any_input_size = False
 
     def __init__(self) -> None:
         self.gains = (7.5, 0.5, 1.5)  # box, cls, dfl: the recipe's, once data is built
@@ -128,6 +129,12 @@ class DetectionTask:
         dataset = load_detection_split(data or recipe.data, "val", recipe.data_root)
         return DetectionLoader(dataset, settings.image_size, recipe.batch_size, None)
 
+    def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+        """``count`` training images drawn with ``seed``, letterboxed as for evaluation (no augmentation)."""
+        train = load_detection_split(recipe.data, "train", recipe.data_root)
+        loader = DetectionLoader(train, recipe.task_settings.image_size, min(count, 16), None, shuffle=True, seed=seed)
+        yield from first_examples((batch.images for batch in loader), count)
+
     def _loss_for(self, model: nn.Module) -> DetectionLoss:
         head = find_head(model)
         if id(head) not in self._losses or self._losses[id(head)].head is not head:
@@ -146,21 +153,27 @@ class DetectionTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable, device: torch.device) -> dict[str, float]:
-        """COCO mAP50-95, mAP50 and mAP75 over all images, the mean loss, and the image count."""
-        head = find_head(model)
+        """COCO mAP50-95, mAP50 and mAP75 over all images, the mean loss, and the image count.
+
+        A model without a visible head (an ONNX file run by onnxruntime) is scored on mAP alone.
+        """
+        head = find_head(model) if any(True for _ in model.parameters()) else None
         captured: list[list[torch.Tensor]] = []
-        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0]))
+        hook = head.register_forward_hook(lambda module, args, output: captured.append(args[0])) if head else None
         metric = MeanAveragePrecision()
-        sums = {"loss_sum": 0.0, "box_sum": 0.0, "cls_sum": 0.0, "dfl_sum": 0.0, "count": 0.0}
-        loss_fn = self._loss_for(model)
+        sums = {"loss_sum": 0.0, "box_sum": 0.0, "cls_sum": 0.0, "dfl_sum": 0.0} if head else {}
+        sums["count"] = 0.0
+        loss_fn = self._loss_for(model) if head else None
         try:
             for batch in batches:
                 captured.clear()
                 output = model(batch.images.to(device)).float()
-                parts = loss_fn([m.float() for m in head.raw_maps(captured[-1])], batch.targets)
                 n = len(batch.images)
-                for key, value in (("loss", parts.total), ("box", parts.box), ("cls", parts.cls), ("dfl", parts.dfl)):
-                    sums[f"{key}_sum"] += value.item() * n
+                if head is not None and loss_fn is not None:
+                    parts = loss_fn([m.float() for m in head.raw_maps(captured[-1])], batch.targets)
+                    for key, value in (("loss", parts.total), ("box", parts.box), ("cls", parts.cls),
+                                       ("dfl", parts.dfl)):  # fmt: skip
+                        sums[f"{key}_sum"] += value.item() * n
                 sums["count"] += n
                 for detections, geometry, gt_boxes, gt_classes in zip(
                     non_max_suppression(output, VAL_CONF, VAL_IOU, VAL_MAX_DET, multi_label=True), batch.geometry,
@@ -171,23 +184,18 @@ class DetectionTask:
                     boxes = geometry.to_original(detections[:, :4])
                     metric.add(gt_boxes, gt_classes, boxes, detections[:, 4], detections[:, 5])
         finally:
-            hook.remove()
+            if hook is not None:
+                hook.remove()
         scores = metric.compute() if metric.images else {"map50_95": 0.0, "map50": 0.0, "map75": 0.0}
         return {**sums, "map50_95": scores["map50_95"], "map50": scores["map50"], "map75": scores["map75"]}
 
     @staticmethod
     def summarise(sums: dict[str, float]) -> dict[str, float]:
-        """Mean losses per image, and mAP (0–1) as computed on the whole validation set."""
+        """Mean losses per image (when measured), and mAP (0–1) as computed on the whole validation set."""
         n = max(sums["count"], 1)
-        return {
-            "loss": sums["loss_sum"] / n,
-            "box_loss": sums["box_sum"] / n,
-            "cls_loss": sums["cls_sum"] / n,
-            "dfl_loss": sums["dfl_sum"] / n,
-            "map50_95": sums["map50_95"],
-            "map50": sums["map50"],
-            "map75": sums["map75"],
-        }
+        losses = {"loss": "loss_sum", "box_loss": "box_sum", "cls_loss": "cls_sum", "dfl_loss": "dfl_sum"}
+        return {**{name: sums[key] / n for name, key in losses.items() if key in sums},
+                "map50_95": sums["map50_95"], "map50": sums["map50"], "map75": sums["map75"]}  # fmt: skip
 
     # ------------------------------------------------------------ inference
 

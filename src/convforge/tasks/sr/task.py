@@ -8,7 +8,7 @@ from every border, as the SR literature does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from convforge.data.super_resolution import PatchLoader, WholeImageLoader, load_
 from convforge.errors import ConvforgeError
 from convforge.field_checks import check_bools, check_ints, is_int, rejected
 from convforge.tables import text_table
-from convforge.tasks.base import Predictions, TaskData, TaskSettings, output_names
+from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples, output_names
 from convforge.tasks.sr.image_quality import psnr, ssim, to_levels
 from convforge.tasks.sr.upscale import TASK, upscale_tensor, write_image
 
@@ -55,6 +55,7 @@ class SuperResolutionTask:
     primary_metric = "psnr"
     default_data = "t91"
     settings_class = SRSettings
+    any_input_size = True
 
     def __init__(self) -> None:
         self.scale = 2
@@ -88,6 +89,14 @@ class SuperResolutionTask:
         settings = recipe.task_settings
         self.scale = settings.scale
         return WholeImageLoader(load_sr_images(data or settings.val_data, settings.scale, root=recipe.data_root))
+
+    def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
+        """``count`` low-resolution training patches drawn with ``seed``, without flips or rotations."""
+        settings = recipe.task_settings
+        train = load_sr_images(recipe.data, settings.scale, root=recipe.data_root)
+        per_image = max(1, -(-count // len(train)))
+        loader = PatchLoader(train, settings.patch_size, min(count, 64), per_image, augment=False, seed=seed)
+        yield from first_examples((lr for lr, _ in loader), count)
 
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
