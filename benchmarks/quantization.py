@@ -8,7 +8,7 @@ FP32 onnxruntime and INT8 onnxruntime at batch 1 and 64 in the same process, wit
 threads. The published PTQ drops of compression.md are printed beside ours.
 
 Models: SimpleNet cifar_310k and ResNet-20 on CIFAR-10; timm's mobilenetv3_small_100 trained
-from scratch on CIFAR-10 (plain, then with --auto-exclude); SESR-M5 (collapsed) on Set5 and
+from scratch on CIFAR-10 (minmax, entropy, then entropy with --auto-exclude 1.5); SESR-M5 (collapsed) on Set5 and
 Set14; LeYOLO nano on COCO128. ResNet-20 is also quantised with S8S8 (signed activations), the
 alternative to convforge's U8S8 default.
 
@@ -41,6 +41,7 @@ class Case:
     model: str
     train: dict  # convforge.train arguments besides model, project and name
     auto_exclude: float | None = None
+    method: str = "minmax"
     latency_input: tuple[int, ...] | None = None
     extra_data: str | None = None  # scored as well, FP32 and INT8
 
@@ -53,7 +54,14 @@ def cases(data_root: str | None) -> list[Case]:
         Case("resnet20", "resnet20", cifar),
         Case("simplenet_cifar_310k", "simplenet_cifar_310k", cifar),
         Case("mobilenetv3_small_100", "timm:mobilenetv3_small_100", {**cifar, "opt": "adamw"}),
-        Case("mobilenetv3_small_100", "timm:mobilenetv3_small_100", {**cifar, "opt": "adamw"}, auto_exclude=1.5),
+        Case("mobilenetv3_small_100", "timm:mobilenetv3_small_100", {**cifar, "opt": "adamw"}, method="entropy"),
+        Case(
+            "mobilenetv3_small_100",
+            "timm:mobilenetv3_small_100",
+            {**cifar, "opt": "adamw"},
+            auto_exclude=1.5,
+            method="entropy",
+        ),
         Case(
             "sesr_m5",
             "sesr_m5",
@@ -90,7 +98,9 @@ def trained_run(case: Case, project: Path) -> tuple[Path, float]:
 def report(case: Case, result: QuantizeResult, extra: dict[str, dict[str, float]] | None) -> list[str]:
     metric = result.metric
     fp32, int8 = result.metrics["FP32 onnxruntime"][metric], result.metrics["INT8 onnxruntime"][metric]
-    lines = [f"{case.name}{f' --auto-exclude {case.auto_exclude}' if case.auto_exclude is not None else ''}: "
+    options = f" --method {case.method}" if case.method != "minmax" else ""
+    options += f" --auto-exclude {case.auto_exclude}" if case.auto_exclude is not None else ""
+    lines = [f"{case.name}{options}: "
              f"{metric} FP32 {format_metric(metric, fp32)}, INT8 {format_metric(metric, int8)}, "
              f"lost {format_metric(metric, fp32 - int8)}"]  # fmt: skip
     if extra:
@@ -123,9 +133,10 @@ def main() -> None:
             continue
         run, trained_s = trained_run(case, project)
         start = time.perf_counter()
-        out = run / ("auto-exclude" if case.auto_exclude is not None else ".")
-        result = quantize(run, out=out, calib=args.calib, auto_exclude=case.auto_exclude, progress=False,
-                          latency_input=case.latency_input)  # fmt: skip
+        variant = "auto-exclude" if case.auto_exclude is not None else case.method
+        out = run / (variant if variant != "minmax" else ".")
+        result = quantize(run, out=out, calib=args.calib, method=case.method, auto_exclude=case.auto_exclude,
+                          progress=False, latency_input=case.latency_input)  # fmt: skip
         extra = None
         if case.extra_data:
             extra = {k: convforge.evaluate(path, case.extra_data) for k, path in
@@ -136,7 +147,8 @@ def main() -> None:
         metric = result.metric
         speed = result.speed
         summary_rows.append((
-            case.name + (" (auto-exclude)" if case.auto_exclude is not None else ""),
+            case.name + ("" if case.method == "minmax" else f" ({case.method})")
+            + (" (auto-exclude)" if case.auto_exclude is not None else ""),
             format_metric(metric, result.metrics["FP32 onnxruntime"][metric]),
             format_metric(metric, result.metrics["INT8 onnxruntime"][metric]),
             f"{speed.ratio('FP32 PyTorch eager', 'INT8 onnxruntime', 64):.2f}×",

@@ -12,7 +12,7 @@ from torch import nn
 import convforge
 from convforge.cli import main
 from convforge.compress.calibration import CalibrationSet
-from convforge.compress.onnx_graph import GraphLayer, float_layers, module_path, weighted_layers
+from convforge.compress.onnx_graph import float_layers, module_path, weighted_layers
 from convforge.compress.quantization import fewest_fp32_layers, quantize
 from convforge.compress.quantization_error import LayerError
 from convforge.engine.export import export_onnx
@@ -72,12 +72,15 @@ def test_the_run_holds_both_files_the_record_and_the_plot(fashion_run):
     assert not result.excluded and not float_layers(onnx.load(str(result.int8_path)))  # every layer is INT8
     # one SQNR per weighted layer, named like the model's modules, high for a network that quantises well
     modules = dict(inference_form(load_trained(run).model).named_modules())
-    assert [e.module for e in result.layers] == [
+    weighted = [e for e in result.layers if e.weighted]
+    assert [e.module for e in weighted] == [
         name for name in modules if isinstance(modules[name], (nn.Conv2d, nn.Linear))
     ]
-    assert all(e.int8 and 15 < e.sqnr_db < 60 for e in result.layers)
+    assert all(e.int8 and 15 < e.sqnr_db < 60 for e in weighted)
+    # the residual additions are quantised operations too, listed with their module and operation
+    assert {e.label for e in result.layers if not e.weighted} >= {"layer1.0 (Add)", "layer3.2 (Add)"}
     # a layer reads what the one before it wrote (ReLU folded into the quantised output): the same SQNR
-    by_module = {e.module: e for e in result.layers}
+    by_module = {e.module: e for e in weighted}
     assert by_module["layer1.0.conv2"].input_sqnr_db == pytest.approx(by_module["layer1.0.conv1"].sqnr_db)
     record = json.loads((run / "quantization.json").read_text(), parse_constant=pytest.fail)  # strict JSON
     assert record["metrics"] == result.metrics and len(record["layers"]) == len(result.layers)
@@ -108,7 +111,7 @@ def test_excluded_layers_stay_fp32_in_the_graph(fashion_run, tmp_path):
     producers = {o: n.op_type for n in graph.graph.node for o in n.output}
     fc = next(n for n in nodes.values() if n.op_type == "Gemm")
     assert fc.input[1] not in producers or producers[fc.input[1]] != "DequantizeLinear"  # its weight is float
-    assert sum(e.int8 for e in result.layers) == len(result.layers) - 3
+    assert sum(not e.int8 for e in result.layers if e.weighted) == 3
     with pytest.raises(ConvforgeError, match="layer9"):
         quantize(run, out=tmp_path, calib=8, exclude=["layer9"], evaluate=False, latency=False, progress=False)
 
@@ -154,6 +157,7 @@ def test_an_operation_without_an_int8_form_stays_fp32_named_while_the_rest_quant
     assert "Softplus ×1 (act)" in result.summary()
     assert not result.excluded  # both convolutions are INT8
     assert [e.module for e in result.layers] == ["stem", "head"] and all(e.int8 for e in result.layers)
+    assert result.fp32_tail == 0  # the head's output is the model's
     assert not result.metrics and not (tmp_path / "quantization.json").exists()  # a bare module is not scored
 
 
@@ -232,7 +236,7 @@ def testfewest_fp32_layers_keeps_the_fewest_layers_that_meet_the_tolerance(fashi
         assert all(len(t["kept_fp32"]) < len(strict.excluded) for t in failing)
         assert math.isclose(strict.metrics["INT8 onnxruntime"]["top1"], passing[-1]["score"])
         # the layers kept first are those that lose the most SQNR on their own
-        ranked = [e.module for e in sorted(default.layers, key=lambda e: -e.lost_db)]
+        ranked = [e.label for e in sorted(default.layers, key=lambda e: -e.lost_db)]
         assert set(strict.excluded) == set(ranked[: len(strict.excluded)])
     elif not failing:
         assert strict.excluded == []
@@ -247,43 +251,61 @@ def test_a_detector_quantises_fused_and_is_scored_on_map_through_onnxruntime(tmp
     assert result.export_parity is True and not result.excluded
     for scores in result.metrics.values():
         assert set(scores) == {"map50_95", "map50", "map75", "count"} and scores["count"] == 128
-    assert len(result.layers) == len(weighted_layers(onnx.load(str(result.fp32_path))))
+    assert sum(e.weighted for e in result.layers) == len(weighted_layers(onnx.load(str(result.fp32_path))))
+    assert result.fp32_tail > 0  # the box decoding after the head's convolutions stays FP32
     graph = onnx.load(str(result.fp32_path)).graph
     assert not any(n.op_type == "BatchNormalization" for n in graph.node)  # folded before export
 
 
-def _layers(n: int) -> list[GraphLayer]:
-    return [GraphLayer(f"/l{i}/Conv", f"l{i}", "Conv") for i in range(n)]
-
-
-def _errors(layers: list[GraphLayer]) -> list[LayerError]:
-    """Layer i loses i dB on its own, so the search ranks the last layer first."""
-    return [LayerError(x.module, x.node, "Conv", 30.0 - i, 40.0, True) for i, x in enumerate(layers)]
+def _errors(n: int) -> list[LayerError]:
+    """Operation i loses i dB on its own, so the search ranks the last one first."""
+    return [LayerError(f"l{i}", f"/l{i}/Conv", "Conv", 30.0 - i, 40.0, True) for i in range(n)]
 
 
 @pytest.mark.parametrize("needed", [0, 1, 3, 5, 8])
-def testfewest_fp32_layers_finds_the_fewest_ranked_layers_that_meet_the_tolerance(needed):
-    layers = _layers(8)
-    ranked = [x.module for x in reversed(layers)]
+def test_auto_exclude_finds_the_fewest_ranked_operations_that_meet_the_tolerance(needed):
+    ranked = [f"/l{i}/Conv" for i in reversed(range(8))]
 
-    def score(kept: list[GraphLayer]) -> float:  # each of the first ``needed`` ranked layers costs one point
-        return 90.0 - sum(1 for x in ranked[:needed] if x not in {k.module for k in kept})
+    def score(kept: list[str]) -> float:  # each of the first ``needed`` ranked operations costs one point
+        return 90.0 - sum(1 for node in ranked[:needed] if node not in kept)
 
-    chosen, tries = fewest_fp32_layers(0.0, _errors(layers), layers, [], score, 90.0, progress=False)
-    assert [x.module for x in chosen] == ranked[:needed]
-    assert len(tries) <= 2 + 2 * math.ceil(math.log2(len(layers)))  # doubling, then bisection
+    chosen, tries = fewest_fp32_layers(0.0, _errors(8), score, 90.0)
+    assert [e.node for e in chosen] == ranked[:needed]
+    assert len(tries) <= 2 + 2 * math.ceil(math.log2(8))  # doubling, then bisection
     assert tries[0]["kept_fp32"] == []
 
 
-def testfewest_fp32_layers_keeps_the_best_try_when_even_all_fp32_misses_the_tolerance():
-    layers = _layers(4)
+def test_auto_exclude_keeps_the_best_try_when_even_all_fp32_misses_the_tolerance():
     with pytest.warns(UserWarning, match="keeping the best try"):
-        chosen, tries = fewest_fp32_layers(0.1, _errors(layers), layers, [], lambda kept: 80.0 + len(kept) / 10, 90.0,
-                                      progress=False)  # fmt: skip
-    assert len(chosen) == 4 and tries[-1]["kept_fp32"] == [x.module for x in reversed(layers)]
+        chosen, tries = fewest_fp32_layers(0.1, _errors(4), lambda kept: 80.0 + len(kept) / 10, 90.0)
+    assert len(chosen) == 4 and tries[-1]["kept_fp32"] == ["l3", "l2", "l1", "l0"]
+
+
+def test_operations_asked_for_stay_fp32_and_are_not_ranked():
+    chosen, tries = fewest_fp32_layers(0.0, _errors(3), lambda kept: 90.0 if "/l1/Conv" in kept else 89.0, 90.0,
+                                       fixed=["/l2/Conv"])  # fmt: skip
+    assert [e.node for e in chosen] == ["/l1/Conv"] and all("l2" not in t["kept_fp32"] for t in tries)
 
 
 def test_a_tolerance_met_to_the_last_float_bit_counts_as_met():
-    layers = _layers(2)
-    chosen, _ = fewest_fp32_layers(0.1, _errors(layers), layers, [], lambda kept: 91.3, 91.4, progress=False)
+    chosen, _ = fewest_fp32_layers(0.1, _errors(2), lambda kept: 91.3, 91.4)
     assert chosen == []
+
+
+def _activation_scales(path) -> dict[str, np.ndarray]:
+    graph = onnx.load(str(path)).graph
+    return {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer
+            if i.name.endswith("_scale") and "weight" not in i.name}  # fmt: skip
+
+
+def test_each_calibration_method_chooses_its_own_activation_ranges(tmp_path):
+    torch.manual_seed(1)
+    model, images = _SoftplusNet(), torch.randn(64, 3, 16, 16) * torch.rand(64, 1, 1, 1) * 4  # heavy tails
+    scales = {}
+    for method in ("minmax", "entropy", "percentile"):
+        result = quantize(model, images, out=tmp_path / method, method=method, latency=False, progress=False)
+        scales[method] = _activation_scales(result.int8_path)
+    assert scales["minmax"].keys() == scales["entropy"].keys() == scales["percentile"].keys()
+    for method in ("entropy", "percentile"):  # both clip the tails that min/max keeps
+        assert all(scales[method][k] <= scales["minmax"][k] + 1e-9 for k in scales["minmax"])
+        assert any(scales[method][k] < 0.9 * scales["minmax"][k] for k in scales["minmax"])

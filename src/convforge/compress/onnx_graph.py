@@ -8,7 +8,7 @@ accepts the module path, and keeps the node name for onnxruntime.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -41,6 +41,27 @@ def module_path(node_name: str) -> str:
         else:
             parts.append(scope)
     return ".".join(parts) or node_name.strip("/")
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Name every unnamed node (an inlined function's, e.g. HardSwish's) in the scope of the tensor it or its
+    consumer writes, so that it can be kept in FP32 and shown under its module: ``/act2/Mul``."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    taken = {node.name for node in model.graph.node}
+    for node in model.graph.node:
+        if node.name:
+            continue
+        written = list(node.output) + [o for out in node.output for c in consumers.get(out, []) for o in c.output]
+        scope = next((w.rsplit("/", 1)[0] for w in written if w.startswith("/")), "")
+        name, n = f"{scope}/{node.op_type}", 1
+        while name in taken:
+            n += 1
+            name = f"{scope}/{node.op_type}_{n}"
+        node.name = name
+        taken.add(name)
 
 
 def weighted_layers(model: onnx.ModelProto) -> list[GraphLayer]:
@@ -81,13 +102,28 @@ def has_int8_weights(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto])
     return weight is not None and weight.op_type == "DequantizeLinear"
 
 
-def unquantised_operations(quantized: onnx.ModelProto, quantisable_types: Iterable[str]) -> dict[str, list[str]]:
+def output_tail(model: onnx.ModelProto) -> list[str]:
+    """The nodes after the last weighted layers, from which no weighted layer is reached: a detector's box
+    decoding, a pixel shuffle. Quantised, they would round boxes and scores, or pixels, with one shared scale."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    feeds: dict[str, bool] = {}
+    for node in reversed(model.graph.node):  # graph order is topological, so consumers are settled first
+        feeds[node.name] = any(c.op_type in WEIGHTED_OPS or feeds.get(c.name, False)
+                               for output in node.output for c in consumers.get(output, []))  # fmt: skip
+    return [n.name for n in model.graph.node if n.op_type not in WEIGHTED_OPS and not feeds[n.name]]
+
+
+def unquantised_operations(quantized: onnx.ModelProto, quantisable_types: Iterable[str],
+                           skipped: Collection[str] = ()) -> dict[str, list[str]]:  # fmt: skip
     """Operation type → module paths of the computing nodes that onnxruntime has no INT8 form for (they run in FP32
-    between quantised layers)."""
+    between quantised layers); the nodes ``skipped`` (by name) are not counted."""
     allowed = set(quantisable_types)
     found: dict[str, list[str]] = {}
     for node in quantized.graph.node:
-        if node.op_type in allowed or node.op_type in SHAPE_OPS:
+        if node.op_type in allowed or node.op_type in SHAPE_OPS or node.name in skipped:
             continue
         found.setdefault(node.op_type, []).append(module_path(node.name) if node.name else "(unnamed)")
     return found

@@ -62,8 +62,8 @@ def _label(metric: str) -> str:
 
 
 def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str = "") -> Path:
-    """SQNR of every weighted layer's output, INT8 against FP32 (layers kept in FP32 in grey), with the dB each
-    layer loses on its own as a line."""
+    """SQNR of every quantised operation's output, INT8 against FP32 (those kept in FP32 in grey), with the dB each
+    loses on its own as a line."""
     plt = pyplot()
     width = min(4 + 0.18 * len(errors), 40)
     fig, ax = plt.subplots(figsize=(width, 4.8), constrained_layout=True)
@@ -72,14 +72,14 @@ def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str
     colours = ["#2c6fbb" if e.int8 else "#b0b0b0" for e in errors]
     ax.bar(positions, capped, color=colours)
     ax.plot(positions, [e.lost_db for e in errors], color="#d9534f", marker=".", linewidth=1,
-            label="dB lost in the layer itself")  # fmt: skip
+            label="dB lost in the operation itself")  # fmt: skip
     ax.set_xticks(positions)
-    ax.set_xticklabels([e.module for e in errors], rotation=90, fontsize=6)
+    ax.set_xticklabels([e.label for e in errors], rotation=90, fontsize=6 if len(errors) < 80 else 4)
     ax.set_ylabel("output SQNR (dB), higher is better")
-    ax.bar([], [], color="#2c6fbb", label="INT8 layer")
+    ax.bar([], [], color="#2c6fbb", label="runs in INT8")
     if not all(e.int8 for e in errors):
         ax.bar([], [], color="#b0b0b0", label="kept in FP32")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title(title or "quantisation error per layer")
+    ax.set_title(title or "quantisation error per operation")
     return save_figure(fig, path)

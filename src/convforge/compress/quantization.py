@@ -14,6 +14,8 @@ kernels ran ResNet-20 2.7× faster than FP32 at batch 64, while S8S8 ran slower 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import tempfile
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -30,9 +33,10 @@ from tqdm import tqdm
 from convforge.atomic import write_atomic, write_json_atomic
 from convforge.compress.calibration import CalibrationSet, check_histogram_memory
 from convforge.compress.onnx_graph import (
-    GraphLayer,
     describe_operations,
     float_layers,
+    name_nodes,
+    output_tail,
     select_layers,
     unquantised_operations,
     weighted_layers,
@@ -63,7 +67,7 @@ class QuantizeResult:
     per_channel: bool
     calibration_examples: int
     seed: int
-    excluded: list[str]  # module paths kept in FP32 (asked for, or chosen by auto-exclude)
+    excluded: list[str]  # kept in FP32 (asked for, or chosen by auto-exclude): module paths, "path (Op)" for others
     float_operations: dict[str, list[str]]  # operations onnxruntime has no INT8 form for → where they are
     layers: list[LayerError]
     export_parity: bool | None  # whether onnxruntime's FP32 output matched PyTorch's
@@ -72,6 +76,7 @@ class QuantizeResult:
     auto_exclude: list[dict[str, Any]] = field(default_factory=list)  # each try: layers kept in FP32, metric
     speed: SpeedComparison | None = None
     plot: Path | None = None
+    fp32_tail: int = 0  # operations after the last weighted layers (decoding, pixel shuffling), left in FP32
 
     def drop(self) -> float | None:
         """FP32 minus INT8 on the task's primary metric (positive: INT8 is worse)."""
@@ -84,7 +89,7 @@ class QuantizeResult:
         """SQNR per weighted layer (dB), its input's, and what the layer loses, in graph order."""
         rows = [(e.module, e.op, "INT8" if e.int8 else "FP32", _db(e.sqnr_db), _db(e.input_sqnr_db),
                  f"{e.lost_db:.1f}") for e in self.layers]  # fmt: skip
-        return text_table(["layer", "op", "runs in", "SQNR dB", "input SQNR dB", "lost dB"], rows, align="llrrrr")
+        return text_table(["module", "op", "runs in", "SQNR dB", "input SQNR dB", "lost dB"], rows, align="llrrrr")
 
     def metrics_table(self) -> str:
         """The task's scores of the FP32 and INT8 files, side by side."""
@@ -104,12 +109,16 @@ class QuantizeResult:
             lines.append("warning: onnxruntime's FP32 output differs from PyTorch's beyond the export tolerance")
         if self.excluded:
             lines.append(f"kept in FP32: {', '.join(self.excluded)}")
+        if self.fp32_tail:
+            lines.append(f"the {self.fp32_tail} operation(s) after the last weighted layers (the output's decoding) "
+                         "run in FP32")  # fmt: skip
         if self.float_operations:
             lines.append("onnxruntime has no INT8 form for these operations, which run in FP32 between quantised "
                          f"layers: {describe_operations(self.float_operations)}")  # fmt: skip
-        worst = sorted((e for e in self.layers if e.int8), key=lambda e: e.sqnr_db)[:3]
+        worst = sorted((e for e in self.layers if e.int8), key=lambda e: -e.lost_db)[:3]
         if worst:
-            lines.append("lowest SQNR: " + ", ".join(f"{e.module} {_db(e.sqnr_db)} dB" for e in worst))
+            lines.append("most SQNR lost: " + ", ".join(f"{e.label} {e.lost_db:.1f} dB (to {_db(e.sqnr_db)})"
+                                                        for e in worst))  # fmt: skip
         if self.metrics:
             lines += ["", self.metrics_table()]
             drop = self.drop()
@@ -126,7 +135,8 @@ class QuantizeResult:
             "fp32": str(self.fp32_path), "int8": str(self.int8_path), "method": self.method,
             "activations": self.activations, "per_channel": self.per_channel,
             "calibration_examples": self.calibration_examples, "seed": self.seed, "excluded": self.excluded,
-            "float_operations": self.float_operations, "export_parity": self.export_parity, "metric": self.metric,
+            "float_operations": self.float_operations, "fp32_tail": self.fp32_tail,
+            "export_parity": self.export_parity, "metric": self.metric,
             "metrics": self.metrics, "auto_exclude": self.auto_exclude,
             "layers": [e.to_dict() for e in self.layers],
             "speed": self.speed.to_dict() if self.speed else None,
@@ -179,16 +189,44 @@ class _Settings:
     activations: str
     per_channel: bool
     input_name: str
+    ranges: dict[str, tuple[float, float]] | None = None  # entropy calibration's activation ranges, once computed
+
+
+ENTROPY_BINS, ENTROPY_QUANTIZED_BINS = 2048, 128  # histogram bins, and the levels the KL search keeps (TensorRT's)
+
+
+def _entropy_ranges(source: Path, calibration: CalibrationSet, input_name: str) -> dict[str, tuple[float, float]]:
+    """Activation ranges that minimise the KL divergence to the FP32 histograms. onnxruntime's ``quantize_static``
+    calls its entropy calibrator with as many histogram bins as quantised bins (128), which makes its thresholds
+    the min/max; convforge calls the calibrator itself with 2048 bins and passes the ranges on as overrides."""
+    q = _quantiser()
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    with tempfile.TemporaryDirectory(prefix="convforge-entropy-") as tmp:
+        calibrator = create_calibrator(
+            str(source), augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+            calibrate_method=q.CalibrationMethod.Entropy,
+            extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": ENTROPY_QUANTIZED_BINS},
+        )  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its settings
+            calibrator.collect_data(calibration.reader(input_name))
+            data = calibrator.compute_data()
+    return {name: tuple(float(v) for v in value.range_value) for name, value in data.items()}
 
 
 def _quantize_file(source: Path, target: Path, calibration: CalibrationSet, settings: _Settings,
                    exclude: Sequence[str]) -> None:  # fmt: skip
     """Static QDQ quantisation of ``source`` into ``target``, leaving the nodes ``exclude`` in FP32."""
     q = _quantiser()
-    method = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.Entropy,
+    method = {"minmax": q.CalibrationMethod.MinMax, "entropy": q.CalibrationMethod.MinMax,
               "percentile": q.CalibrationMethod.Percentile}[settings.method]  # fmt: skip
-    extra = {"CalibPercentile": PERCENTILE} if settings.method == "percentile" else {}
-    with warnings.catch_warnings():
+    extra: dict[str, Any] = {"CalibPercentile": PERCENTILE} if settings.method == "percentile" else {}
+    if settings.method == "entropy":
+        if settings.ranges is None:
+            settings.ranges = _entropy_ranges(source, calibration, settings.input_name)
+        extra["TensorQuantOverrides"] = {name: [{"rmin": np.float32(low), "rmax": np.float32(high)}]
+                                         for name, (low, high) in settings.ranges.items()}  # fmt: skip
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # its calibrators print settings
         warnings.simplefilter("ignore")  # onnxruntime suggests pre-processing, which has been done
         q.quantize_static(
             str(source), str(target), calibration.reader(settings.input_name), quant_format=q.QuantFormat.QDQ,
@@ -200,7 +238,8 @@ def _quantize_file(source: Path, target: Path, calibration: CalibrationSet, sett
 
 def _pre_process(source: Path, target: Path) -> None:
     """onnxruntime's pre-processing (symbolic shape inference, graph optimisation, ONNX shape inference); where the
-    symbolic shape inference cannot follow the graph (LeYOLO's), the rest is done without it."""
+    symbolic shape inference cannot follow the graph (LeYOLO's), the rest is done without it. Unnamed nodes are
+    named."""
     q = _quantiser()
     here = os.getcwd()
     os.chdir(target.parent)  # the symbolic shape inference leaves scratch files in the working directory
@@ -213,6 +252,11 @@ def _pre_process(source: Path, target: Path) -> None:
                 q.quant_pre_process(str(source.resolve()), str(target.resolve()), skip_symbolic_shape=True)
     finally:
         os.chdir(here)
+    import onnx
+
+    graph = onnx.load(str(target))
+    name_nodes(graph)
+    onnx.save(graph, str(target))
 
 
 def _calibration(calibration_data: Any, trained: TrainedModel | None, count: int, seed: int) -> CalibrationSet:
@@ -240,21 +284,19 @@ def _evaluate(path: Path, data: str | None, data_root: str | None, batch_size: i
     return evaluate(path, data, data_root=data_root, batch_size=batch_size, val_subset=val_subset)
 
 
-def fewest_fp32_layers(tolerance: float, errors: list[LayerError], layers: list[GraphLayer],
-                       fixed: list[GraphLayer], score: Callable[[list[GraphLayer]], float], reference: float,
-                       progress: bool = False) -> tuple[list[GraphLayer], list[dict[str, Any]]]:  # fmt: skip
-    """The fewest layers, taken in order of the SQNR each loses, whose FP32 brings the score within ``tolerance``
-    of ``reference``: doubling the count until it holds, then bisecting. Returns them and every try."""
-    by_node = {layer.node: layer for layer in layers}
-    ranked = [by_node[e.node] for e in sorted(errors, key=lambda e: -e.lost_db)
-              if e.int8 and e.node in by_node and by_node[e.node] not in fixed]  # fmt: skip
+def fewest_fp32_layers(tolerance: float, errors: list[LayerError], score: Callable[[list[str]], float],
+                       reference: float, fixed: Sequence[str] = (),
+                       progress: bool = False) -> tuple[list[LayerError], list[dict[str, Any]]]:  # fmt: skip
+    """The fewest quantised operations, taken in order of the SQNR each loses on its own, whose FP32 brings
+    ``score`` (of the node names kept in FP32, ``fixed`` first) within ``tolerance`` of ``reference``: doubling
+    the count until it holds, then bisecting. Returns them and every try (its labels and score)."""
+    ranked = [e for e in sorted(errors, key=lambda e: -e.lost_db) if e.int8 and e.node not in fixed]
     tries: list[dict[str, Any]] = []
     bar = tqdm(desc="auto-exclude", unit="try", disable=not progress, leave=False)
 
     def holds(k: int) -> bool:
-        chosen = ranked[:k]
-        value = score(fixed + chosen)
-        tries.append({"kept_fp32": [layer.module for layer in chosen], "score": value})
+        value = score([*fixed, *(e.node for e in ranked[:k])])
+        tries.append({"kept_fp32": [e.label for e in ranked[:k]], "score": value})
         bar.update()
         return reference - value <= tolerance + TOLERANCE_SLACK
 
@@ -262,16 +304,16 @@ def fewest_fp32_layers(tolerance: float, errors: list[LayerError], layers: list[
         if holds(0):
             return [], tries
         if not ranked:
-            warnings.warn("no quantised layer is left to keep in FP32; the tolerance is not met", stacklevel=3)
+            warnings.warn("no quantised operation is left to keep in FP32; the tolerance is not met", stacklevel=3)
             return [], tries
-        low, high = 0, 1  # the score fails with the first ``low`` layers in FP32
+        low, high = 0, 1  # the score fails with the first ``low`` operations in FP32
         while not holds(high):
             if high == len(ranked):
                 best = max(tries, key=lambda t: t["score"])
-                warnings.warn(f"even with all {len(ranked)} weighted layers in FP32 the score stays more than "
-                              f"{tolerance:g} below FP32 (the other quantised operations cost it); keeping the "
-                              f"best try, {len(best['kept_fp32'])} layer(s) in FP32", stacklevel=3)  # fmt: skip
-                return [layer for layer in ranked if layer.module in best["kept_fp32"]], tries
+                warnings.warn(f"even with all {len(ranked)} quantised operations in FP32 the score stays more than "
+                              f"{tolerance:g} below FP32; keeping the best try, {len(best['kept_fp32'])} of them in "
+                              "FP32", stacklevel=3)  # fmt: skip
+                return ranked[: len(best["kept_fp32"])], tries
             low, high = high, min(2 * high, len(ranked))
         while high - low > 1:
             middle = (low + high) // 2
@@ -378,13 +420,14 @@ def quantize(
         _pre_process(fp32_path, prepared)
         import onnx
 
-        layers = weighted_layers(onnx.load(str(prepared)))
-        asked = select_layers(list(exclude), layers)
+        graph = onnx.load(str(prepared))
+        asked = [layer.node for layer in select_layers(list(exclude), weighted_layers(graph))]
+        tail = output_tail(graph)
         candidate = Path(tmp) / "int8.onnx"
-        _quantize_file(prepared, candidate, calibration, settings, [layer.node for layer in asked])
+        _quantize_file(prepared, candidate, calibration, settings, asked + tail)
         sample = calibration.limited(SQNR_EXAMPLES)
-        errors = layer_errors(prepared, candidate, sample, progress)
-        chosen: list[GraphLayer] = []
+        errors = layer_errors(prepared, candidate, sample, asked, progress)
+        chosen: list[LayerError] = []
         tries: list[dict[str, Any]] = []
         metrics: dict[str, dict[str, float]] = {}
         metric = None
@@ -396,26 +439,27 @@ def quantize(
             if auto_exclude is not None:
                 trial = Path(tmp) / "trial.onnx"
 
-                def score(kept: list[GraphLayer]) -> float:
-                    _quantize_file(prepared, trial, calibration, settings, [layer.node for layer in kept])
+                def score(kept: list[str]) -> float:
+                    _quantize_file(prepared, trial, calibration, settings, kept + tail)
                     _stamp(trial, metadata)
                     return _evaluate(trial, data, data_root, batch_size, val_subset)[metric]
 
-                chosen, tries = fewest_fp32_layers(float(auto_exclude), errors, layers, asked, score,
-                                              metrics["FP32 onnxruntime"][metric], progress)  # fmt: skip
+                reference = metrics["FP32 onnxruntime"][metric]
+                chosen, tries = fewest_fp32_layers(float(auto_exclude), errors, score, reference, asked, progress)
                 if chosen:
-                    _quantize_file(prepared, candidate, calibration, settings, [x.node for x in asked + chosen])
-                    errors = layer_errors(prepared, candidate, sample, progress)
+                    kept_nodes = asked + [e.node for e in chosen]
+                    _quantize_file(prepared, candidate, calibration, settings, kept_nodes + tail)
+                    errors = layer_errors(prepared, candidate, sample, kept_nodes, progress)
         _stamp(candidate, metadata)
         write_atomic(int8_path, lambda path: path.write_bytes(candidate.read_bytes()))
         int8_graph = onnx.load(str(int8_path))
     if evaluate and trained is not None:
         metrics["INT8 onnxruntime"] = _evaluate(int8_path, data, data_root, batch_size, val_subset)
-    kept = [layer.module for layer in float_layers(int8_graph)]
+    kept = [layer.module for layer in float_layers(int8_graph)] + [e.label for e in chosen if not e.weighted]
     result = QuantizeResult(
         fp32_path, int8_path, method, activations, per_channel, len(calibration), seed, kept,
-        unquantised_operations(int8_graph, quantisable_operation_types()), errors, exported.parity, metric, metrics,
-        tries,
+        unquantised_operations(int8_graph, quantisable_operation_types(), set(tail)), errors, exported.parity,
+        metric, metrics, tries, fp32_tail=len(tail),
     )  # fmt: skip
     if trained is not None:
         from convforge.compress.plots import plot_quantization

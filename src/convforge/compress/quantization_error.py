@@ -1,4 +1,4 @@
-"""How far an INT8 graph strays from its FP32 original, layer by layer: the SQNR of each weighted layer's output.
+"""How far an INT8 graph strays from its FP32 original, operation by operation: the SQNR of each one's output.
 
 SQNR (signal-to-quantisation-noise ratio, dB) = 10·log10(Σ y² / Σ (y − ŷ)²), with y a layer's
 output in the FP32 graph and ŷ the same tensor in the INT8 graph (after its quantise–dequantise
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from convforge.compress.onnx_graph import WEIGHTED_OPS, has_int8_weights, module_path
+from convforge.compress.onnx_graph import SHAPE_OPS, WEIGHTED_OPS, has_int8_weights, module_path
 from convforge.runs.onnx_model import inference_session
 
 SQNR_CAP_DB = 100.0  # beyond this a tensor is as good as exact
@@ -37,6 +37,16 @@ class LayerError:
     sqnr_db: float  # of the layer's output
     input_sqnr_db: float  # of what it reads
     int8: bool  # False: kept in FP32
+
+    @property
+    def weighted(self) -> bool:
+        """Whether this is a convolution or matrix product (else an addition, product, pooling, ...)."""
+        return self.op in WEIGHTED_OPS
+
+    @property
+    def label(self) -> str:
+        """The module path, with the operation for one that is not a weighted layer (``blocks.0.se (Mul)``)."""
+        return self.module if self.weighted else f"{self.module} ({self.op})"
 
     @property
     def lost_db(self) -> float:
@@ -98,16 +108,30 @@ def _sqnr(signal: float, noise: float) -> float:
     return 10 * math.log10(signal / noise)
 
 
+def _runs_in_int8(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto],
+                  consumers: dict[str, list[onnx.NodeProto]]) -> bool:  # fmt: skip
+    """Whether a node reads a dequantised tensor and its output is quantised again (it runs as INT8)."""
+    reads = node.input[0] in producers and producers[node.input[0]].op_type == "DequantizeLinear"
+    return reads and any(c.op_type == "QuantizeLinear" for c in consumers.get(node.output[0], []))
+
+
 def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[np.ndarray],
-                 progress: bool = False) -> list[LayerError]:  # fmt: skip
-    """The SQNR of every weighted layer's input and output, INT8 against FP32, over ``inputs`` (batches)."""
+                 kept_fp32: Collection[str] = (), progress: bool = False) -> list[LayerError]:  # fmt: skip
+    """The SQNR of the input and output of every quantised operation, INT8 against FP32, over ``inputs`` (batches).
+
+    The operations are the weighted layers, every other operation whose output the INT8 graph
+    rounds (additions, products, pooling, ...), and the nodes ``kept_fp32`` (by ONNX name).
+    """
     fp32, int8 = onnx.load(str(fp32_path)), onnx.load(str(int8_path))
     fp32_tensors = {o for n in fp32.graph.node for o in n.output} | {i.name for i in fp32.graph.input}
     consumers = _consumers(int8.graph)
     producers = {o: n for n in int8.graph.node for o in n.output}
     layers = []  # (node, fp32 output, int8 output, fp32 input, int8 input)
     for node in int8.graph.node:
-        if node.op_type not in WEIGHTED_OPS:
+        if node.op_type in SHAPE_OPS or not node.input or not node.output:
+            continue
+        listed = node.op_type in WEIGHTED_OPS or node.name in kept_fp32
+        if not (listed or _runs_in_int8(node, producers, consumers)):
             continue
         out_int8, in_int8 = _after_requantisation(node.output[0], consumers), node.input[0]
         # a graph output keeps its name after the Q–DQ pair the quantiser appends, so look there too
@@ -117,7 +141,8 @@ def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[
             layers.append((node, out_float, out_int8, in_float, in_int8))
     if not layers:
         return []
-    quantised = {n.name for n in int8.graph.node if n.op_type in WEIGHTED_OPS and has_int8_weights(n, producers)}
+    quantised = {n.name for n, *_ in layers if (has_int8_weights(n, producers) if n.op_type in WEIGHTED_OPS
+                                                else _runs_in_int8(n, producers, consumers))}  # fmt: skip
     fp32_names = [name for _, out, _, inp, _ in layers for name in (out, inp)]
     int8_names = [name for _, _, out, _, inp in layers for name in (out, inp)]
     sums = np.zeros((len(layers), 2, 2), dtype=np.float64)  # layer × (output, input) × (signal, noise)
