@@ -295,17 +295,20 @@ def test_a_tolerance_met_to_the_last_float_bit_counts_as_met():
 def _activation_scales(path) -> dict[str, np.ndarray]:
     graph = onnx.load(str(path)).graph
     return {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer
-            if i.name.endswith("_scale") and "weight" not in i.name}  # fmt: skip
+            if i.name.endswith("_scale") and "weight" not in i.name and "bias" not in i.name}  # fmt: skip
 
 
 def test_each_calibration_method_chooses_its_own_activation_ranges(tmp_path):
     torch.manual_seed(1)
-    model, images = _SoftplusNet(), torch.randn(64, 3, 16, 16) * torch.rand(64, 1, 1, 1) * 4  # heavy tails
+    model, images = _SoftplusNet(), torch.randn(64, 3, 16, 16)
+    images[0, 0, 0, 0] = 1000.0  # one outlier, which min/max must cover and the others may clip
     scales = {}
     for method in ("minmax", "entropy", "percentile"):
         result = quantize(model, images, out=tmp_path / method, method=method, latency=False, progress=False)
         scales[method] = _activation_scales(result.int8_path)
     assert scales["minmax"].keys() == scales["entropy"].keys() == scales["percentile"].keys()
-    for method in ("entropy", "percentile"):  # both clip the tails that min/max keeps
-        assert all(scales[method][k] <= scales["minmax"][k] + 1e-9 for k in scales["minmax"])
-        assert any(scales[method][k] < 0.9 * scales["minmax"][k] for k in scales["minmax"])
+    for method in ("entropy", "percentile"):  # both clip what min/max keeps: the 99.999th percentile a little
+        assert all(np.all(scales[method][k] <= scales["minmax"][k] + 1e-9) for k in scales["minmax"])
+        assert any(np.all(scales[method][k] < scales["minmax"][k]) for k in scales["minmax"])
+    # the entropy ranges lose the outlier to keep the resolution of everything else
+    assert all(np.all(scales["entropy"][k] < 0.5 * scales["minmax"][k]) for k in scales["minmax"])

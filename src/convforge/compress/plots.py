@@ -61,20 +61,20 @@ def _label(metric: str) -> str:
     return f"{metric} ({unit})" if unit else metric
 
 
-def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str = "") -> Path:
-    """SQNR of every quantised operation's output, INT8 against FP32 (those kept in FP32 in grey), with the dB each
-    loses on its own as a line."""
+def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str = "", worst: int = 15) -> Path:
+    """Top: SQNR of every quantised operation's output, INT8 against FP32, in graph order (those kept in FP32 in
+    grey). Bottom: the ``worst`` operations by the dB each loses on its own, named."""
     plt = pyplot()
-    width = min(4 + 0.18 * len(errors), 40)
-    fig, ax = plt.subplots(figsize=(width, 4.8), constrained_layout=True)
+    fig, (ax, ax_worst) = plt.subplots(2, 1, figsize=(min(6 + 0.12 * len(errors), 20), 8.5), constrained_layout=True,
+                                       gridspec_kw={"height_ratios": [1.3, 1]})  # fmt: skip
     positions = list(range(len(errors)))
-    capped = [min(e.sqnr_db, SQNR_CAP_DB) for e in errors]
-    colours = ["#2c6fbb" if e.int8 else "#b0b0b0" for e in errors]
-    ax.bar(positions, capped, color=colours)
-    ax.plot(positions, [e.lost_db for e in errors], color="#d9534f", marker=".", linewidth=1,
-            label="dB lost in the operation itself")  # fmt: skip
-    ax.set_xticks(positions)
-    ax.set_xticklabels([e.label for e in errors], rotation=90, fontsize=6 if len(errors) < 80 else 4)
+    ax.bar(positions, [min(e.sqnr_db, SQNR_CAP_DB) for e in errors],
+           color=["#2c6fbb" if e.int8 else "#b0b0b0" for e in errors])  # fmt: skip
+    if len(errors) <= 60:
+        ax.set_xticks(positions)
+        ax.set_xticklabels([e.label for e in errors], rotation=90, fontsize=6)
+    else:
+        ax.set_xlabel(f"the {len(errors)} quantised operations, input to output")
     ax.set_ylabel("output SQNR (dB), higher is better")
     ax.bar([], [], color="#2c6fbb", label="runs in INT8")
     if not all(e.int8 for e in errors):
@@ -82,4 +82,10 @@ def plot_quantization(errors: Sequence[LayerError], path: str | Path, title: str
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "quantisation error per operation")
+    ranked = sorted(errors, key=lambda e: -e.lost_db)[:worst][::-1]
+    ax_worst.barh(range(len(ranked)), [e.lost_db for e in ranked], color="#d9534f")
+    ax_worst.set_yticks(range(len(ranked)))
+    ax_worst.set_yticklabels([f"{e.label}  (to {min(e.sqnr_db, SQNR_CAP_DB):.1f} dB)" for e in ranked], fontsize=7)
+    ax_worst.set_xlabel("SQNR lost in the operation itself (dB): what --auto-exclude moves to FP32 first")
+    ax_worst.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)

@@ -423,10 +423,11 @@ def quantize(
         graph = onnx.load(str(prepared))
         asked = [layer.node for layer in select_layers(list(exclude), weighted_layers(graph))]
         tail = output_tail(graph)
+        int8_types = quantisable_operation_types()
         candidate = Path(tmp) / "int8.onnx"
         _quantize_file(prepared, candidate, calibration, settings, asked + tail)
         sample = calibration.limited(SQNR_EXAMPLES)
-        errors = layer_errors(prepared, candidate, sample, asked, progress)
+        errors = layer_errors(prepared, candidate, sample, asked, int8_types, progress)
         chosen: list[LayerError] = []
         tries: list[dict[str, Any]] = []
         metrics: dict[str, dict[str, float]] = {}
@@ -449,7 +450,7 @@ def quantize(
                 if chosen:
                     kept_nodes = asked + [e.node for e in chosen]
                     _quantize_file(prepared, candidate, calibration, settings, kept_nodes + tail)
-                    errors = layer_errors(prepared, candidate, sample, kept_nodes, progress)
+                    errors = layer_errors(prepared, candidate, sample, kept_nodes, int8_types, progress)
         _stamp(candidate, metadata)
         write_atomic(int8_path, lambda path: path.write_bytes(candidate.read_bytes()))
         int8_graph = onnx.load(str(int8_path))

@@ -109,18 +109,23 @@ def _sqnr(signal: float, noise: float) -> float:
 
 
 def _runs_in_int8(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto],
-                  consumers: dict[str, list[onnx.NodeProto]]) -> bool:  # fmt: skip
-    """Whether a node reads a dequantised tensor and its output is quantised again (it runs as INT8)."""
+                  consumers: dict[str, list[onnx.NodeProto]], int8_types: Collection[str]) -> bool:  # fmt: skip
+    """Whether a node of a type onnxruntime runs in INT8 reads a dequantised tensor and has its output quantised
+    again."""
+    if node.op_type not in int8_types:
+        return False
     reads = node.input[0] in producers and producers[node.input[0]].op_type == "DequantizeLinear"
     return reads and any(c.op_type == "QuantizeLinear" for c in consumers.get(node.output[0], []))
 
 
 def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[np.ndarray],
-                 kept_fp32: Collection[str] = (), progress: bool = False) -> list[LayerError]:  # fmt: skip
+                 kept_fp32: Collection[str] = (), int8_types: Collection[str] = (),
+                 progress: bool = False) -> list[LayerError]:  # fmt: skip
     """The SQNR of the input and output of every quantised operation, INT8 against FP32, over ``inputs`` (batches).
 
-    The operations are the weighted layers, every other operation whose output the INT8 graph
-    rounds (additions, products, pooling, ...), and the nodes ``kept_fp32`` (by ONNX name).
+    The operations are the weighted layers, every other operation of the ``int8_types`` that the
+    INT8 graph runs quantised (additions, products, pooling, ...), and the nodes ``kept_fp32``
+    (by ONNX name).
     """
     fp32, int8 = onnx.load(str(fp32_path)), onnx.load(str(int8_path))
     fp32_tensors = {o for n in fp32.graph.node for o in n.output} | {i.name for i in fp32.graph.input}
@@ -131,7 +136,7 @@ def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[
         if node.op_type in SHAPE_OPS or not node.input or not node.output:
             continue
         listed = node.op_type in WEIGHTED_OPS or node.name in kept_fp32
-        if not (listed or _runs_in_int8(node, producers, consumers)):
+        if not (listed or _runs_in_int8(node, producers, consumers, int8_types)):
             continue
         out_int8, in_int8 = _after_requantisation(node.output[0], consumers), node.input[0]
         # a graph output keeps its name after the Q–DQ pair the quantiser appends, so look there too
@@ -142,7 +147,7 @@ def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[
     if not layers:
         return []
     quantised = {n.name for n, *_ in layers if (has_int8_weights(n, producers) if n.op_type in WEIGHTED_OPS
-                                                else _runs_in_int8(n, producers, consumers))}  # fmt: skip
+                                                else _runs_in_int8(n, producers, consumers, int8_types))}  # fmt: skip
     fp32_names = [name for _, out, _, inp, _ in layers for name in (out, inp)]
     int8_names = [name for _, _, out, _, inp in layers for name in (out, inp)]
     sums = np.zeros((len(layers), 2, 2), dtype=np.float64)  # layer × (output, input) × (signal, noise)
