@@ -24,6 +24,7 @@ from pathlib import Path
 
 import convforge
 from convforge.compress.quantization import QuantizeResult, quantize
+from convforge.runs.loading import load_trained
 from convforge.tables import format_metric, text_table
 
 PUBLISHED = {  # top-1 points lost by default PTQ (compression.md)
@@ -75,8 +76,11 @@ def cases(data_root: str | None) -> list[Case]:
             dict(
                 data="coco128.yaml",
                 image_size=320,
-                epochs=30,
+                epochs=75,
                 batch_size=16,
+                opt="adamw",
+                lr=0.002,
+                warmup_epochs=3,
                 data_root=data_root and f"{data_root}/coco128",
             ),
         ),  # fmt: skip
@@ -89,6 +93,11 @@ def trained_run(case: Case, project: Path) -> tuple[Path, float]:
     task = train.get("task") or ("detect" if case.model.startswith("leyolo") else "classify")
     run = project / task / case.name
     if (run / "checkpoints" / "best.safetensors").is_file():
+        recorded = load_trained(run).config["recipe"]
+        differs = {k: (recorded.get(k), v) for k, v in train.items() if k != "data_root" and recorded.get(k) != v}
+        if differs:
+            raise SystemExit(f"{run} was trained otherwise than this benchmark trains {case.name} (recorded, wanted): "
+                             f"{differs}; use another --project")  # fmt: skip
         return run, 0.0
     start = time.perf_counter()
     convforge.train(case.model, project=str(project), name=case.name, progress=False, **train)
