@@ -54,3 +54,15 @@ def check_range(owner: Any, name: str, low: float, high: float, high_inclusive: 
     inside = is_number(value) and (low <= value <= high if high_inclusive else low <= value < high)
     if not inside:
         raise rejected(name, value, f"use a number in [{low:g}, {high:g}{']' if high_inclusive else ')'}")
+
+
+def check_path_component(field: str, value: Any) -> str:
+    """``value`` as a single file or folder name (no separators, not ``.`` or ``..``, no control characters), so
+    that what it names stays inside the folder the user chose; anything else is refused naming ``field``."""
+    text = str(value) if value is not None else ""
+    bad = (not text or text in (".", "..") or any(sep in text for sep in ("/", "\\")) or len(text) > 200
+           or any(ord(c) < 32 for c in text))  # fmt: skip
+    if bad:
+        raise rejected(field, value, "use a plain name without folders, e.g. resnet20-long (it names a folder "
+                                     "inside the project)")  # fmt: skip
+    return text

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from convforge.errors import InvalidValueError
-from convforge.field_checks import check_bools, check_ints, check_numbers, rejected
+from convforge.field_checks import check_bools, check_ints, check_numbers, check_path_component, rejected
 from convforge.mapping_file import read_mapping
 from convforge.tasks import DEFAULT_TASK, TASKS, TaskSettings
 
@@ -158,6 +158,8 @@ class Recipe:
             raise rejected("sched", self.sched, f"use one of {', '.join(SCHEDULES)}")
         if not isinstance(self.data, str) or not self.data:
             raise rejected("data", self.data, "name a dataset or a folder")
+        if self.name is not None:
+            check_path_component("name", self.name)
         check_ints(self, "epochs", "batch_size")
         check_ints(self, "train_subset", "val_subset", "seed", minimum=0)
         if self.lr is not None and not self.lr > 0:

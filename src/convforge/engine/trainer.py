@@ -35,6 +35,7 @@ from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_che
 from convforge.runs.loading import TrainedModel, build_model, load_trained, trained_model
 from convforge.runs.onnx_model import is_onnx_path, load_onnx
 from convforge.runs.run_dir import RunDir
+from convforge.runs.run_lock import RunLock
 from convforge.runs.structure import Structure, structure_of
 from convforge.spec import is_spec_path
 from convforge.tables import format_metric
@@ -240,6 +241,7 @@ class _Trainer:
         self.model_kwargs = dict(model_kwargs)
         self.progress = progress
         self.run_dir = run
+        self.lock: RunLock | None = None
         self.resuming = run is not None
 
     # ------------------------------------------------------------ set-up
@@ -297,6 +299,8 @@ class _Trainer:
 
         self.rows: list[dict[str, Any]] = []
         self.start_epoch = 0
+        if self.resuming and self.ctx.is_main:
+            self.lock = RunLock(self.run_dir.path).acquire()  # before reading anything a second process might write
         if self.resuming and not self.run_dir.checkpoint("last").exists():
             if self.ctx.is_main:
                 print(f"{self.run_dir.path} has no finished epoch yet; starting it from the beginning")
@@ -311,6 +315,8 @@ class _Trainer:
                 name = recipe.name or _run_name(self.model_name or type(model).__name__)
                 path = str(RunDir.create(recipe.project, self.task.name, name).path) if self.ctx.is_main else None
                 self.run_dir = RunDir(broadcast_object(path, self.ctx))
+            if self.ctx.is_main and self.lock is None:
+                self.lock = RunLock(self.run_dir.path).acquire()
             if self.ctx.is_main:
                 if self.structure:
                     self.run_dir.write_json(STRUCTURE_FILE, self.structure)
@@ -400,6 +406,8 @@ class _Trainer:
                 self._epoch(epoch)
             failed = False
         finally:
+            if self.lock is not None:
+                self.lock.release()
             shutdown(getattr(self, "ctx", DistContext()), failed)
         return TrainResult(self.run_dir.path, self.rows, _unwrap(self.model), tuple(self.data.input_size),
                            self.ctx.rank, self.task.primary_metric)  # fmt: skip

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from convforge.errors import InvalidValueError
+from convforge.field_checks import check_path_component
 from convforge.mapping_file import read_mapping
 from convforge.nas.pareto import hypervolume, pareto_front
 from convforge.nas.report import SearchResult, TrialRow, collect, front_table_text, summarise, write_report
@@ -48,7 +49,7 @@ def search(
         raise InvalidValueError(f"trials must be a positive integer, got {trials!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidValueError(f"workers must be a positive integer, got {workers!r}")
-    name = study or f"{loaded.name}-{sampler}"
+    name = check_path_component("study" if study else "the space's name", study or f"{loaded.name}-{sampler}")
     out = Path(project) / "search" / name
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'study.db').resolve()}"

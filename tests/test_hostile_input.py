@@ -1,0 +1,95 @@
+"""Careless and hostile input: refused in one sentence, contained in the chosen folder, nothing lost."""
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import convforge
+from convforge.cli import main
+from convforge.runs.run_lock import RunLock
+
+TINY = ["--set", "width=0.25", "--data", "fashion-mnist", "--train-subset", "256", "--val-subset", "128",
+        "--batch", "128", "--quiet"]  # fmt: skip
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """``convforge ARGS`` in this process: exit status, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_sentence(code: int, err: str, *words: str) -> None:
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(tmp_path / "p"))
+    assert code == 0, err
+    return tmp_path / "p" / "classify" / "simplenet_cifar_310k"
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped-absolute", "a/b", "..", ""])
+def test_a_run_name_with_folders_is_refused_and_nothing_is_written_outside_the_project(tmp_path, name):
+    project = tmp_path / "project"
+    project.mkdir()
+    before = snapshot(tmp_path)
+    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(project),
+                           "--name", name)  # fmt: skip
+    assert_one_sentence(code, err, "name", "plain name")
+    assert snapshot(tmp_path) == before and not (tmp_path.parent / "escaped").exists()
+    assert not os.path.exists("/tmp/escaped-absolute")
+
+
+def test_a_search_space_named_with_folders_is_refused(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("name: ../../../escaped\nin_channels: 1\nnum_classes: 10\ninput_size: [1, 28, 28]\nstem: [8]\n"
+                     "stages:\n  - {width: [8], depth: [1]}\n")  # fmt: skip
+    project = tmp_path / "project"
+    code, _, err = run_cli("search", str(space), "--data", "fashion-mnist", "--trials", "1", "--project",
+                           str(project))  # fmt: skip
+    assert_one_sentence(code, err, "plain name")
+    assert not (tmp_path.parent.parent / "escaped").exists() and not project.exists()
+
+
+def test_two_resumes_of_one_run_directory_train_one_at_a_time(tiny_run):
+    first = subprocess.Popen([sys.executable, "-m", "convforge", "train", "--resume", str(tiny_run), "--epochs",
+                              "200", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while RunLock(tiny_run).holder().get("pid") != first.pid:  # the first has the run
+            assert first.poll() is None, first.stderr.read().decode()
+            assert time.time() < deadline, "the first resume never took the run"
+            time.sleep(0.1)
+        before = snapshot(tiny_run / "checkpoints")
+        code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "200", "--quiet")
+        assert_one_sentence(code, err, "is in use by process", str(first.pid))
+        assert first.poll() is None  # the first goes on training
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert snapshot(tiny_run / "checkpoints").keys() >= before.keys()
+    # the killed process held the lock only while it lived: resuming now works
+    code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")
+    assert code == 0, err
+    assert convforge.evaluate(tiny_run)["count"] == 10000
