@@ -93,3 +93,53 @@ def test_two_resumes_of_one_run_directory_train_one_at_a_time(tiny_run):
     code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")
     assert code == 0, err
     assert convforge.evaluate(tiny_run)["count"] == 10000
+
+
+def test_a_project_that_cannot_be_written_is_one_sentence_and_debug_shows_the_traceback(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+    args = ["train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(blocker / "runs")]
+    code, _, err = run_cli(*args)
+    assert_one_sentence(code, err, str(blocker), "--debug")
+    assert blocker.read_text() == "a file where a folder should be"
+    with pytest.raises(OSError):
+        main(["--debug", *args])
+
+
+def test_a_missing_optional_package_is_named_with_its_install_command(tmp_path, monkeypatch):
+    from convforge.cli import error_sentence
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(ModuleNotFoundError) as caught:
+        import onnxscript  # noqa: F401
+    assert error_sentence(caught.value) == ("this needs the onnxscript package, which is not installed "
+                                            "(pip install onnxscript)")  # fmt: skip
+
+
+def test_another_models_weights_are_one_sentence_naming_the_tensors_and_the_model(tiny_run, tmp_path):
+    from convforge.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    other = tmp_path / "other"
+    code, _, err = run_cli("train", "resnet20", *TINY, "--epochs", "1", "--project", str(other))
+    assert code == 0, err
+    foreign = load_checkpoint(other / "classify" / "resnet20" / "checkpoints" / "best.safetensors")
+    target = tiny_run / "checkpoints" / "best"
+    meta = load_checkpoint(target).meta
+    save_checkpoint(target, foreign.tensors["model"], meta)  # resnet20's weights under simplenet's record
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("eval", str(tiny_run))
+    assert_one_sentence(code, err, "do not fit the model", "simplenet_cifar_310k", "missing:", "unexpected:")
+    assert snapshot(tiny_run) == before
+
+
+def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tiny_run):
+    from convforge.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    target = tiny_run / "checkpoints" / "best"
+    ckpt = load_checkpoint(target)
+    weights = dict(ckpt.tensors["model"])
+    name = next(k for k, t in weights.items() if t.is_floating_point())
+    weights[name] = weights[name].clone().fill_(float("nan"))
+    save_checkpoint(target, weights, ckpt.meta)
+    code, _, err = run_cli("eval", str(tiny_run))
+    assert_one_sentence(code, err, "non-finite", name)

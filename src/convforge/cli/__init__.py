@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from convforge import __version__
@@ -48,6 +49,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Build, measure, train, transform, search and explain efficient convolutional networks.",
     )
     parser.add_argument("--version", action="version", version=f"convforge {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also CONVFORGE_DEBUG=1)")  # fmt: skip
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         if command is None or module.NAME == command:
@@ -62,14 +65,29 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), "")  # the only top-level options are flags
     args = build_parser(command).parse_args(argv)
+    debug = args.debug or os.environ.get("CONVFORGE_DEBUG", "") not in ("", "0")
     try:
         return int(args.run(args) or 0)
-    except ConvforgeError as err:
-        print(f"convforge {args.command}: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"convforge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (ConvforgeError, OSError, ModuleNotFoundError) as err:
+        if debug:
+            raise
+        print(f"convforge {args.command}: error: {error_sentence(err)}", file=sys.stderr)
+        return 1
+
+
+def error_sentence(err: BaseException) -> str:
+    """One line for a foreseeable failure: convforge's own message, a file the system could not read or write (disk
+    full, read-only, permission), or a missing optional package."""
+    if isinstance(err, ConvforgeError):
+        return str(err)
+    if isinstance(err, ModuleNotFoundError):
+        return f"this needs the {err.name} package, which is not installed (pip install {err.name})"
+    where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+    reason = err.strerror or str(err) or type(err).__name__
+    return f"{where}{reason} (run with --debug for the traceback)".replace("\n", " ")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from convforge.runs.onnx_model import is_onnx_path, load_onnx
 from convforge.runs.run_dir import RunDir
 from convforge.runs.run_lock import RunLock
 from convforge.runs.structure import Structure, structure_of
+from convforge.runs.weights import load_weights
 from convforge.spec import is_spec_path
 from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
@@ -377,7 +378,8 @@ class _Trainer:
 
     def _load_state(self) -> None:
         ckpt = load_checkpoint(self.run_dir.checkpoint("last"))
-        self.model.load_state_dict(ckpt.tensors["model"])
+        made_for = f"{ckpt.meta.get('model')} {ckpt.meta.get('model_kwargs') or {}}"
+        load_weights(self.model, ckpt.tensors["model"], str(self.run_dir.checkpoint("last")), made_for)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if "optimizer" in ckpt.meta:  # a pruned model's checkpoint has weights only: fine-tuning starts afresh

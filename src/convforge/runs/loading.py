@@ -13,6 +13,7 @@ from convforge.model_origin import Origin, set_origin
 from convforge.models import create_model
 from convforge.runs.checkpoint import load_checkpoint
 from convforge.runs.structure import Structure, apply_structure
+from convforge.runs.weights import load_weights
 
 
 @dataclass
@@ -90,5 +91,5 @@ def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") ->
                              "its weights with convforge.runs.checkpoint.load_checkpoint")  # fmt: skip
     model = build_model(name, ckpt.meta.get("model_kwargs") or {}, ckpt.meta.get("structure"), str(file))
     weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
-    model.load_state_dict(weights)
+    load_weights(model, weights, str(file), f"{name} {ckpt.meta.get('model_kwargs') or {}}")
     return TrainedModel(model.eval(), ckpt.meta, file)
