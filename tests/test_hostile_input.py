@@ -143,3 +143,55 @@ def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tiny_run):
     save_checkpoint(target, weights, ckpt.meta)
     code, _, err = run_cli("eval", str(tiny_run))
     assert_one_sentence(code, err, "non-finite", name)
+
+
+def run_capped(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """``convforge ARGS`` as a program under a 6 GiB address-space cap (resnet20's profile needs about 4)."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
+
+    return subprocess.run([sys.executable, "-m", "convforge", *args], capture_output=True, text=True, timeout=120,
+                          preexec_fn=cap, cwd=cwd, check=False)  # fmt: skip
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of a greyscale PNG of ``width``×``height``, with an empty image stream (a few dozen bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+BILLION_LAUGHS = (
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+    + "layers: *i\n"
+)
+
+
+@pytest.mark.parametrize("case", ["aliases", "repeats", "input", "pixels"])
+def test_a_few_bytes_cannot_exhaust_memory(case, tmp_path, tiny_run):
+    spec = tmp_path / "net.yaml"
+    if case == "aliases":
+        spec.write_text(BILLION_LAUGHS)
+        args = ["profile", str(spec)]
+    elif case == "repeats":
+        spec.write_text("in_channels: 3\nlayers:\n  - [-1, 1000000000, Conv, [16, 3]]\n")
+        args = ["profile", str(spec)]
+    elif case == "input":
+        args = ["profile", "resnet20", "--input", "3x100000x100000"]
+    else:
+        (tmp_path / "huge.png").write_bytes(png_header(20000, 20000))
+        args = ["predict", str(tiny_run), str(tmp_path / "huge.png")]
+    before = snapshot(tmp_path)
+    start = time.time()
+    done = run_capped(*args)
+    words = {"aliases": "aliases", "repeats": "1000000000", "input": "3x100000x100000", "pixels": "20000×20000"}
+    assert_one_sentence(done.returncode, done.stderr, words[case])
+    assert time.time() - start < 60 and snapshot(tmp_path) == before

@@ -26,6 +26,9 @@ def parse_count(text: str, option: str = "") -> int:
     return int(round(value))
 
 
+MAX_INPUT_ELEMENTS = 3 * 8192 * 8192  # per example: 0.75 GiB of FP32 input, before any activation
+
+
 def parse_input_size(text: str) -> tuple[int, ...]:
     """Parse ``CxHxW`` (or ``CxDxHxW``) into a tuple of positive ints."""
     parts = text.lower().replace("×", "x").split("x")
@@ -38,4 +41,7 @@ def parse_input_size(text: str) -> tuple[int, ...]:
             f"--input {text!r} is not a valid input size; give channels x height x width as positive integers, "
             "for example 3x224x224 (or CxDxHxW for 3-D inputs)"
         )
+    if math.prod(size) > MAX_INPUT_ELEMENTS:
+        raise ConvforgeError(f"--input {text!r} has {math.prod(size):,} values per example, more than the "
+                             f"{MAX_INPUT_ELEMENTS:,} convforge profiles (3x8192x8192 fits)")  # fmt: skip
     return size

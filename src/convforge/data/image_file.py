@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -14,15 +15,74 @@ def drop_alpha(image: torch.Tensor) -> torch.Tensor:
     return image[:-1] if image.shape[-3] in (2, 4) else image
 
 
+DEFAULT_MAX_PIXELS = 100_000_000  # about PIL's decompression-bomb limit
+DIRECT_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")  # decoded as they are; others through PIL
+
+
+def max_pixels() -> int:
+    """The most pixels an image may have: ``CONVFORGE_MAX_PIXELS``, else 100 million."""
+    text = os.environ.get("CONVFORGE_MAX_PIXELS", "")
+    try:
+        return int(float(text)) if text else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise ConvforgeError(f"CONVFORGE_MAX_PIXELS must be a number, got {text!r}") from None
+
+
+def _header(path: Path) -> tuple[int, int, str] | None:
+    """Width, height and PIL mode from the file's header, without decoding it; None if PIL cannot tell."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.width, image.height, image.mode
+    except Image.DecompressionBombError:  # PIL's own limit, above ours: read the header without it
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as image:
+                return image.width, image.height, image.mode
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - a format PIL does not know: torchvision decides
+        return None
+
+
+def _through_pil(path: Path) -> torch.Tensor:
+    """Palette, CMYK, 1-bit and other modes converted as PIL converts them, to RGB (or grey for 1-bit)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        converted = image.convert("L" if image.mode in ("1", "I", "F") else "RGB")
+        return torch.from_numpy(np.array(converted)).reshape(converted.height, converted.width, -1).permute(2, 0, 1)
+
+
 def read_image(path: str | Path) -> torch.Tensor:
     """An image file (PNG, JPEG, BMP, ...) as a uint8 C×H×W tensor: grey or RGB, any alpha channel dropped.
 
-    16-bit images are brought to 8 bits (value / 257, rounded)."""
+    16-bit images are brought to 8 bits (value / 257, rounded); palette and other modes are converted as
+    PIL converts them. An image of more than ``CONVFORGE_MAX_PIXELS`` pixels is refused before decoding."""
     from torchvision.io import ImageReadMode, decode_image
 
     path = Path(path)
+    if path.is_dir():
+        raise ConvforgeError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise ConvforgeError(f"image {path} does not exist")
+    header = _header(path)
+    if header is not None:
+        width, height, mode = header
+        if width * height > max_pixels():
+            raise ConvforgeError(f"{path} is {width}×{height} pixels, more than the limit of {max_pixels():,} (set "
+                                 "CONVFORGE_MAX_PIXELS to raise it)")  # fmt: skip
+        if mode not in DIRECT_MODES:
+            try:
+                return drop_alpha(_through_pil(path))
+            except (OSError, ValueError) as err:
+                raise ConvforgeError(f"could not read {path} as an image: {err}") from err
     try:
         image = decode_image(str(path), mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, ValueError, OSError) as err:

@@ -26,6 +26,7 @@ import numpy as np
 
 from convforge.data import roots
 from convforge.errors import ConvforgeError
+from convforge.mapping_file import load_yaml, yaml_error_sentence
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -74,9 +75,9 @@ def read_dataset_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path) or {}
     except (OSError, yaml.YAMLError) as err:
-        raise ConvforgeError(f"could not read the dataset YAML {path}: {err}") from err
+        raise ConvforgeError(f"could not read the dataset YAML {path}: {yaml_error_sentence(err)}") from err
     if not isinstance(values, dict):
         raise ConvforgeError(f"the dataset YAML {path} must be a mapping with path, train, val and names")
     names = values.get("names")

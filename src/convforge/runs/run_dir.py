@@ -16,6 +16,7 @@ import yaml
 
 from convforge.atomic import write_text_atomic
 from convforge.errors import ConvforgeError
+from convforge.mapping_file import load_yaml, yaml_error_sentence
 
 
 class RunDir:
@@ -73,9 +74,9 @@ class RunDir:
     def read_config(self) -> dict[str, Any]:
         """The run's config.yaml; a damaged one is a clear error."""
         try:
-            config = yaml.safe_load((self.path / "config.yaml").read_text())
+            config = load_yaml(self.path / "config.yaml")
         except (OSError, yaml.YAMLError) as err:
-            raise ConvforgeError(f"{self.path / 'config.yaml'} cannot be read: {err}") from err
+            raise ConvforgeError(f"{self.path / 'config.yaml'} cannot be read: {yaml_error_sentence(err)}") from err
         if not isinstance(config, dict) or not isinstance(config.get("recipe"), dict):
             raise ConvforgeError(f"{self.path / 'config.yaml'} is not a convforge run config (it has no recipe)")
         return config

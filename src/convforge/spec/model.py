@@ -24,6 +24,7 @@ names the row and the field.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,21 @@ class Spec:
         return cls(**values)
 
 
+MAX_ROWS = 10_000
+MAX_REPEATS = 1_000  # blocks one row may stack, after the depth multiplier
+MAX_CHANNELS = 65_536
+DEFAULT_MAX_PARAMETERS = 1_000_000_000  # 4 GB of FP32 weights
+
+
+def max_spec_parameters() -> int:
+    """The most parameters a spec may build: ``CONVFORGE_MAX_PARAMETERS``, else 1 billion."""
+    text = os.environ.get("CONVFORGE_MAX_PARAMETERS", "")
+    try:
+        return int(float(text)) if text else DEFAULT_MAX_PARAMETERS
+    except ValueError:
+        raise SpecError(f"CONVFORGE_MAX_PARAMETERS must be a number, got {text!r}") from None
+
+
 class SpecModel(nn.Module):
     """The network a spec describes: its rows run in order, each reading the outputs it names."""
 
@@ -96,9 +112,12 @@ class SpecModel(nn.Module):
         self.rows = nn.ModuleList()
         self.sources: list[list[int]] = []
         self.names: dict[str, int] = {}
+        self.parameter_count = 0  # of the rows built so far
         channels: list[int] = []
         if not isinstance(spec.layers, list) or not spec.layers:
             raise SpecError("layers must be a non-empty list of rows [from, repeats, block, args]")
+        if len(spec.layers) > MAX_ROWS:
+            raise SpecError(f"a spec may have at most {MAX_ROWS} rows, this one has {len(spec.layers)}")
         for index, row in enumerate(spec.layers):
             module, sources, out_channels = self._build_row(index, row, channels)
             self.rows.append(module)
@@ -111,7 +130,9 @@ class SpecModel(nn.Module):
 
     def _build_row(self, index: int, row: Any, channels: list[int]) -> tuple[nn.Module, list[int], int]:
         def fail(field_name: str, message: str) -> SpecError:
-            return SpecError(f"row {index} ({field_name}): {message}; the row is {row!r}")
+            shown = repr(row)
+            shown = shown if len(shown) <= 200 else shown[:200] + " …"
+            return SpecError(f"row {index} ({field_name}): {message}; the row is {shown}")
 
         if not isinstance(row, (list, tuple)) or len(row) not in (4, 5):
             raise fail("row", "a row is [from, repeats, block, args] with an optional name")
@@ -133,6 +154,9 @@ class SpecModel(nn.Module):
             sources.append(absolute)
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise fail("repeats", f"use a positive integer, got {repeats!r}")
+        if repeats * max(self.spec.depth, 1) > MAX_REPEATS:
+            raise fail("repeats", f"{repeats} (× depth {self.spec.depth}) is more than the {MAX_REPEATS} a row may "
+                                  "stack")  # fmt: skip
         info = get_block(block) if isinstance(block, str) else None
         if info is None:
             raise fail("block", f"unknown block {block!r}; registered blocks: {', '.join(list_blocks())}")
@@ -142,19 +166,35 @@ class SpecModel(nn.Module):
         args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
-        try:
+
+        def make() -> tuple[list[nn.Module], int]:
             if info.channels in ("out", "fixed"):
                 if not args or not _is_int(args[0]):
                     raise fail("args", "the first argument of this block is its output channel count")
                 if len(inputs) != 1:
                     raise fail("from", f"{block} reads one input, got {len(inputs)}")
                 c_out = self._scale(args[0]) if info.channels == "out" else args[0]
-                layers = [info.factory(inputs[0] if i == 0 else c_out, c_out, *args[1:]) for i in range(count)]
-                out_channels = c_out
-            else:
-                c_in: Any = inputs if len(inputs) > 1 else inputs[0]
-                layers = [info.factory(c_in, *args) for _ in range(count)]
-                out_channels = sum(inputs) if info.channels == "sum" else inputs[0]
+                if not 0 < c_out <= MAX_CHANNELS:
+                    raise fail("args", f"{c_out} output channels: use 1 to {MAX_CHANNELS}")
+                return [info.factory(inputs[0] if i == 0 else c_out, c_out, *args[1:]) for i in range(count)], c_out
+            c_in: Any = inputs if len(inputs) > 1 else inputs[0]
+            return [info.factory(c_in, *args) for _ in range(count)], (sum(inputs) if info.channels == "sum"
+                                                                       else inputs[0])  # fmt: skip
+
+        try:
+            with torch.device("meta"):  # count the row's parameters before any memory is spent on them
+                planned, _ = make()
+            self.parameter_count += sum(p.numel() for layer in planned for p in layer.parameters())
+        except SpecError:
+            raise
+        except Exception:  # noqa: BLE001 - a block that cannot be built on the meta device is built for real below
+            pass
+        limit = max_spec_parameters()
+        if self.parameter_count > limit:
+            raise fail("args", f"the network would hold {self.parameter_count:,} parameters by this row, more than "
+                               f"the limit of {limit:,} (set CONVFORGE_MAX_PARAMETERS to raise it)")  # fmt: skip
+        try:
+            layers, out_channels = make()
         except SpecError:
             raise
         except (TypeError, ValueError, RuntimeError) as err:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from convforge.errors import InvalidValueError
+from convforge.mapping_file import load_yaml
 
 AXES = ("depth", "width", "kernel", "act", "lr", "branch_scale", "seed")
 LAYOUTS = ("sequential", "parallel")
@@ -125,7 +124,7 @@ def load_grid(grid: str | Path) -> StudyGrid:
     path = Path(grid)
     if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
         raise InvalidValueError(f"grid {str(grid)!r} is not known; use one of {', '.join(GRIDS)} or a YAML file")
-    values = yaml.safe_load(path.read_text()) or {}
+    values = load_yaml(path) or {}
     known = {f.name for f in fields(StudyGrid)} - {"extra"}
     unknown = sorted(set(values) - known)
     if unknown:
