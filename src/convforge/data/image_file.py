@@ -29,25 +29,18 @@ def max_pixels() -> int:
 
 
 def _header(path: Path) -> tuple[int, int, str] | None:
-    """Width, height and PIL mode from the file's header, without decoding it; None if PIL cannot tell."""
-    import warnings
-
+    """Width, height and PIL mode from the file's header, without decoding it; None if PIL cannot tell. PIL's own
+    decompression-bomb check is off while the header is read: convforge's limit applies instead."""
     from PIL import Image
 
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                return image.width, image.height, image.mode
-    except Image.DecompressionBombError:  # PIL's own limit, above ours: read the header without it
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-        try:
-            with Image.open(path) as image:
-                return image.width, image.height, image.mode
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
+        with Image.open(path) as image:
+            return image.width, image.height, image.mode
     except Exception:  # noqa: BLE001 - a format PIL does not know: torchvision decides
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _through_pil(path: Path) -> torch.Tensor:
