@@ -195,3 +195,54 @@ def test_a_few_bytes_cannot_exhaust_memory(case, tmp_path, tiny_run):
     words = {"aliases": "aliases", "repeats": "1000000000", "input": "3x100000x100000", "pixels": "20000×20000"}
     assert_one_sentence(done.returncode, done.stderr, words[case])
     assert time.time() - start < 60 and snapshot(tmp_path) == before
+
+
+def cifar_folder(tmp_path, batch: object) -> str:
+    """A CIFAR-10 folder whose every batch is ``batch`` (pickled), beside a real-looking meta file."""
+    import pickle
+
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2))
+    return str(tmp_path / "cifar")
+
+
+class _HugeArray:
+    """Pickles as numpy's array reconstruction asked for a terabyte."""
+
+    def __reduce__(self):
+        import numpy as np
+        from numpy._core.multiarray import _reconstruct
+
+        return _reconstruct, (np.ndarray, (10**12,), b"b")
+
+
+def test_a_tiny_cifar_pickle_asking_for_a_huge_array_is_refused(tmp_path, tiny_run):
+    root = cifar_folder(tmp_path, {"data": _HugeArray(), "labels": []})
+    done = run_capped("eval", str(tiny_run), "--data", "cifar10", "--data-root", root)
+    assert_one_sentence(done.returncode, done.stderr, "not a readable CIFAR batch", "shape")
+
+
+def test_cifar_labels_out_of_range_are_one_sentence(tmp_path, tiny_run):
+    import numpy as np
+
+    root = cifar_folder(tmp_path, {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 99]})
+    code, _, err = run_cli("eval", str(tiny_run), "--data", "cifar10", "--data-root", root)
+    assert_one_sentence(code, err, "labels must be 0 to 9", "99")
+
+
+def test_export_never_overwrites_a_checkpoint_or_a_foreign_file(tiny_run, tmp_path):
+    before = snapshot(tiny_run)
+    for target in (tiny_run / "checkpoints" / "best.safetensors", tiny_run / "config.yaml", tiny_run):
+        code, _, err = run_cli("export", str(tiny_run), "--out", str(target))
+        assert_one_sentence(code, err, str(target))
+    assert snapshot(tiny_run) == before
+    mine = tmp_path / "notes.onnx"
+    mine.write_text("my notes")
+    code, _, err = run_cli("export", str(tiny_run), "--out", str(mine))
+    assert_one_sentence(code, err, "--overwrite")
+    assert mine.read_text() == "my notes"
+    assert run_cli("export", str(tiny_run), "--out", str(mine), "--overwrite")[0] == 0
+    assert run_cli("export", str(tiny_run), "--out", str(mine))[0] == 0  # convforge's own export is replaced

@@ -17,13 +17,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", help="output file (default: <run>/export/<model>.onnx)")
     parser.add_argument("--imgsz", type=int, help="square input side for a detector (default: the training size)")
     parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime parity check")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file that convforge did not export")  # fmt: skip
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from convforge.engine.export import PARITY_TOLERANCE, export
 
-    result = export(args.checkpoint, args.format, args.out, args.imgsz, check=not args.no_check)
+    result = export(args.checkpoint, args.format, args.out, args.imgsz, check=not args.no_check,
+                    overwrite=args.overwrite)  # fmt: skip
     shape = "x".join(map(str, result.input_shape))
     print(f"wrote {result.path} (input {shape})")
     if result.parity is None:

@@ -12,6 +12,7 @@ import io
 import pickle
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,21 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _empty_only(found) if name == "_reconstruct" else found
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+
+
+def _empty_only(reconstruct):
+    """numpy's ``_reconstruct``, allowed only the empty array numpy's own pickles start from (its data, bounded by
+    the file's size, comes after): a crafted shape would otherwise allocate any amount of memory."""
+
+    def checked(subtype, shape, dtype):
+        if not isinstance(shape, tuple) or any(not isinstance(n, int) or n != 0 for n in shape):
+            raise pickle.UnpicklingError(f"refusing an array of shape {shape!r} built outside its data")
+        return reconstruct(subtype, shape, dtype)
+
+    return checked
 
 
 def _load(raw: bytes, where: str) -> dict:
@@ -88,9 +102,27 @@ def read_cifar(source: str | Path, variant: str, split: str) -> tuple[np.ndarray
     names = layout[split] + [layout["meta"]]
     raw = _members(Path(source), layout["folder"], names)
     images, labels = [], []
-    for name in layout[split]:
-        batch = _load(raw[name], f"{source}:{name}")
-        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[layout["labels"]], dtype=np.int64))
     meta = _load(raw[layout["meta"]], f"{source}:{layout['meta']}")
-    return np.concatenate(images), np.concatenate(labels), [str(n) for n in meta[layout["names"]]]
+    classes = [str(n) for n in _field(meta, layout["names"], f"{source}:{layout['meta']}")]
+    for name in layout[split]:
+        where = f"{source}:{name}"
+        batch = _load(raw[name], where)
+        data = np.asarray(_field(batch, "data", where))
+        found = np.asarray(_field(batch, layout["labels"], where))
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise ConvforgeError(f"{where}: the images must be rows of 3072 bytes (3×32×32), got {data.dtype} "
+                                 f"{data.shape}")  # fmt: skip
+        if found.shape != (len(data),) or found.dtype.kind not in "iu":
+            raise ConvforgeError(f"{where}: expected {len(data)} integer labels, got {found.dtype} {found.shape}")
+        if len(found) and not (0 <= found.min() and found.max() < len(classes)):
+            raise ConvforgeError(f"{where}: labels must be 0 to {len(classes) - 1}, found {found.min()} to "
+                                 f"{found.max()}")  # fmt: skip
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(found.astype(np.int64))
+    return np.concatenate(images), np.concatenate(labels), classes
+
+
+def _field(batch: Any, key: str, where: str) -> Any:
+    if not isinstance(batch, dict) or key not in batch:
+        raise ConvforgeError(f"{where} is not a CIFAR batch: it has no {key!r} entry")
+    return batch[key]

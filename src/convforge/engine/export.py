@@ -14,7 +14,7 @@ from torch import nn
 from convforge.atomic import write_atomic
 from convforge.errors import ConvforgeError
 from convforge.runs.loading import load_trained
-from convforge.runs.onnx_model import METADATA_KEY, OnnxModel
+from convforge.runs.onnx_model import METADATA_KEY, OnnxModel, read_metadata
 from convforge.tasks import get_task
 
 FORMATS = ("onnx",)
@@ -76,10 +76,11 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
 
 
 def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None = None, image_size: int | None = None,
-           batch_size: int = 1, check: bool = True) -> ExportResult:  # fmt: skip
+           batch_size: int = 1, check: bool = True, overwrite: bool = False) -> ExportResult:  # fmt: skip
     """Export a trained run (or checkpoint) to ``format``; ``out`` defaults to ``<run>/export/<model>.onnx``.
 
-    The input is the run's input size, or ``image_size`` square for a detector.
+    The input is the run's input size, or ``image_size`` square for a detector. An existing file at ``out`` is
+    replaced only if convforge exported it, or with ``overwrite``; a checkpoint never.
     """
     if format not in FORMATS:
         raise ConvforgeError(f"format {format!r} is not supported; use one of {', '.join(FORMATS)}")
@@ -93,6 +94,7 @@ def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None 
         size = [size[0], image_size, image_size]
     name = str(trained.config.get("model") or "model").replace(":", "_").replace("/", "_")
     target = Path(out) if out else trained.run_dir / "export" / f"{Path(name).stem}.onnx"
+    check_export_target(target, overwrite)
     return export_onnx(trained.model, target, (batch_size, *size), check=check, any_size=exports_any_size(trained),
                        metadata=onnx_metadata(trained.config, size))  # fmt: skip
 
@@ -105,3 +107,21 @@ def exports_any_size(trained: Any) -> bool:
 def onnx_metadata(config: dict[str, Any], input_size: list[int] | tuple[int, ...]) -> dict[str, Any]:
     """The run record an ONNX file carries: the checkpoint's, with the input size it was exported at."""
     return {**config, "input_size": list(input_size)}
+
+
+def check_export_target(target: Path, overwrite: bool) -> None:
+    """Refuse to write onto a folder or a checkpoint, or onto a file convforge did not export unless ``overwrite``."""
+    if target.is_dir():
+        raise ConvforgeError(f"{target} is a folder; name the ONNX file to write (--out model.onnx)")
+    if target.suffix in (".safetensors", ".json") or target.parent.name == "checkpoints":
+        raise ConvforgeError(f"{target} is where checkpoints live; export to another file")
+    if target.exists() and not overwrite and read_metadata_quietly(target) is None:
+        raise ConvforgeError(f"{target} exists and was not exported by convforge; pass --overwrite to replace it")
+
+
+def read_metadata_quietly(path: Path) -> dict[str, Any] | None:
+    """The run record of an ONNX file convforge wrote, or None for any other file."""
+    try:
+        return read_metadata(path)
+    except ConvforgeError:
+        return None
