@@ -246,3 +246,28 @@ def test_export_never_overwrites_a_checkpoint_or_a_foreign_file(tiny_run, tmp_pa
     assert mine.read_text() == "my notes"
     assert run_cli("export", str(tiny_run), "--out", str(mine), "--overwrite")[0] == 0
     assert run_cli("export", str(tiny_run), "--out", str(mine))[0] == 0  # convforge's own export is replaced
+
+
+def test_a_label_line_with_nan_is_refused_naming_file_and_line(tmp_path):
+    from convforge.data.yolo_detection import read_labels
+    from convforge.errors import ConvforgeError
+
+    labels = tmp_path / "a.txt"
+    labels.write_text("0 0.5 0.5 0.2 0.2\n0 nan 0.5 0.2 0.2\n")
+    with pytest.raises(ConvforgeError, match=r"a.txt:2: the values must be finite"):
+        read_labels(labels, 80)
+
+
+def test_temporary_files_a_killed_write_left_are_removed_by_the_next_write(tmp_path):
+    from convforge.atomic import STALE_S, write_text_atomic
+
+    stale, fresh = tmp_path / ".metrics.csv.abc123.tmp", tmp_path / ".metrics.csv.def456.tmp"
+    other = tmp_path / ".config.yaml.xyz.tmp"
+    for leftover in (stale, fresh, other):
+        leftover.write_text("half a file")
+    old = time.time() - STALE_S - 5
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    write_text_atomic(tmp_path / "metrics.csv", "epoch\n1\n")
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()  # another write may still be at work; another file's are its own

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,25 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp_path, path)
         _fsync_directory(path.parent)
+        _remove_leftovers(path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+STALE_S = 600  # a temporary file of the same target this old was left by a write that never finished
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete the temporary files earlier writes of ``path`` left behind when they were killed."""
+    now = time.time()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_S:
+                leftover.unlink()
+        except OSError:  # gone already, or not ours to remove
+            pass
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

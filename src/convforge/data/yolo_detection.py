@@ -16,6 +16,7 @@ has no objects (a warning says how many); a label file without an image is skipp
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -137,6 +138,8 @@ def read_labels(path: Path, num_classes: int) -> np.ndarray:
             raise ConvforgeError(f"{path}:{number}: expected 'class cx cy w h' numbers, got {line!r}") from err
         if len(fields) != 5:
             raise ConvforgeError(f"{path}:{number}: expected 5 fields 'class cx cy w h', got {len(fields)}")
+        if not all(math.isfinite(v) for v in values):
+            raise ConvforgeError(f"{path}:{number}: the values must be finite numbers, got {line.strip()!r}")
         if not values[0].is_integer() or not 0 <= values[0] < num_classes:
             raise ConvforgeError(f"{path}:{number}: class {fields[0]} is not one of 0 to {num_classes - 1}")
         rows.append(values)
