@@ -271,3 +271,29 @@ def test_temporary_files_a_killed_write_left_are_removed_by_the_next_write(tmp_p
     write_text_atomic(tmp_path / "metrics.csv", "epoch\n1\n")
     assert not stale.exists()
     assert fresh.exists() and other.exists()  # another write may still be at work; another file's are its own
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_random_moments_always_keeps_a_loadable_checkpoint_and_resumes(tiny_run):
+    import random
+
+    from convforge.runs.checkpoint import load_checkpoint
+
+    rng = random.Random(0)
+    epochs_seen = []
+    for _ in range(8):
+        command = [sys.executable, "-m", "convforge", "train", "--resume", str(tiny_run), "--epochs", "1000", "--quiet"]
+        worker = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while RunLock(tiny_run).holder().get("pid") != worker.pid:  # training has begun
+            assert worker.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 3.0))  # somewhere in an epoch, or in a checkpoint's write
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        epochs_seen.append(load_checkpoint(tiny_run / "checkpoints" / "last").epoch)  # still whole
+        assert load_checkpoint(tiny_run / "checkpoints" / "best").epoch >= 1
+    assert epochs_seen == sorted(epochs_seen) and epochs_seen[-1] > epochs_seen[0]  # each resume went on
+    code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", str(epochs_seen[-1] + 1), "--quiet")
+    assert code == 0, err
+    assert load_checkpoint(tiny_run / "checkpoints" / "last").epoch == epochs_seen[-1] + 1
