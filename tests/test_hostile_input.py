@@ -297,3 +297,13 @@ def test_a_run_killed_at_random_moments_always_keeps_a_loadable_checkpoint_and_r
     code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", str(epochs_seen[-1] + 1), "--quiet")
     assert code == 0, err
     assert load_checkpoint(tiny_run / "checkpoints" / "last").epoch == epochs_seen[-1] + 1
+
+
+def test_resume_refuses_options_that_would_change_the_runs_recipe(tiny_run):
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "3", "--lr", "0.5", "--batch", "64")
+    assert_one_sentence(code, err, "lr", "0.5", "batch_size", "may change only epochs")
+    code, _, err = run_cli("train", "resnet20", "--resume", str(tiny_run))
+    assert_one_sentence(code, err, "drop a model name")
+    assert snapshot(tiny_run) == before
+    assert run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")[0] == 0  # epochs may change

@@ -93,8 +93,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = {field: getattr(args, option) for option, field in RECIPE_OPTIONS.items()}
     overrides.update(kd_alpha=args.kd_alpha, kd_temperature=args.kd_temperature)
     if args.resume:
-        result = train(None, resume=args.resume, progress=not args.quiet, teacher=args.teacher,
-                       **{k: v for k, v in overrides.items() if k == "epochs" and v})  # fmt: skip
+        extra = [name for name, given in (("a model name", args.model), ("--recipe", args.recipe),
+                                          ("--set", args.set)) if given]  # fmt: skip
+        if extra:
+            raise ConvforgeError(f"--resume continues the run as it was built; drop {', '.join(extra)}")
+        result = train(None, resume=args.resume, progress=not args.quiet, teacher=args.teacher, **overrides)
     else:
         if not args.model:
             raise ConvforgeError("name a model to train, e.g. convforge train resnet20 --data fashion-mnist")

@@ -42,6 +42,7 @@ from convforge.spec import is_spec_path
 from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
+CHANGEABLE_ON_RESUME = ("epochs", "data_root", "device")  # what a resume may change; the rest is the run's recipe
 STRUCTURE_FILE = "structure.json"  # a pruned model's shapes and attributes (convforge.runs.structure)
 FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 
@@ -160,7 +161,14 @@ def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict
     run = RunDir.open(path)
     config = run.read_config()
     given = {k: v for k, v in overrides.items() if v is not None}
-    recipe = Recipe.from_values({**Recipe.stored_values(config["recipe"]), **given})
+    stored = Recipe.stored_values(config["recipe"])
+    changed = {k: v for k, v in given.items() if k not in CHANGEABLE_ON_RESUME and stored.get(k) != v}
+    if changed:
+        listed = ", ".join(f"{k} {stored.get(k)!r} → {v!r}" for k, v in changed.items())
+        allowed = ", ".join(CHANGEABLE_ON_RESUME)
+        raise ConvforgeError(f"{path} keeps the recipe it was started with; a resume may change only {allowed}, "
+                             f"not {listed}: start a new run to change them")  # fmt: skip
+    recipe = Recipe.from_values({**stored, **given})
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
     if teacher is None and config.get("teacher"):
