@@ -162,13 +162,13 @@ def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict
     config = run.read_config()
     given = {k: v for k, v in overrides.items() if v is not None}
     stored = Recipe.stored_values(config["recipe"])
+    recipe = Recipe.from_values({**stored, **given})  # a field of another task, or a bad value, is named first
     changed = {k: v for k, v in given.items() if k not in CHANGEABLE_ON_RESUME and stored.get(k) != v}
     if changed:
         listed = ", ".join(f"{k} {stored.get(k)!r} → {v!r}" for k, v in changed.items())
         allowed = ", ".join(CHANGEABLE_ON_RESUME)
         raise ConvforgeError(f"{path} keeps the recipe it was started with; a resume may change only {allowed}, "
                              f"not {listed}: start a new run to change them")  # fmt: skip
-    recipe = Recipe.from_values({**stored, **given})
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
     if teacher is None and config.get("teacher"):
