@@ -66,3 +66,14 @@ def check_path_component(field: str, value: Any) -> str:
         raise rejected(field, value, "use a plain name without folders, e.g. resnet20-long (it names a folder "
                                      "inside the project)")  # fmt: skip
     return text
+
+
+def env_limit(variable: str, default: int) -> int:
+    """A limit the user may raise through the environment variable ``variable`` (a number), else ``default``."""
+    import os
+
+    text = os.environ.get(variable, "")
+    try:
+        return int(float(text)) if text else default
+    except ValueError:
+        raise InvalidValueError(f"{variable} must be a number, got {text!r}") from None

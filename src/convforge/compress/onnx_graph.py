@@ -43,13 +43,24 @@ def module_path(node_name: str) -> str:
     return ".".join(parts) or node_name.strip("/")
 
 
-def name_nodes(model: onnx.ModelProto) -> None:
-    """Name every unnamed node (an inlined function's, e.g. HardSwish's) in the scope of the tensor it or its
-    consumer writes, so that it can be kept in FP32 and shown under its module: ``/act2/Mul``."""
+def consumers_of(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """Tensor name → the nodes that read it."""
     consumers: dict[str, list[onnx.NodeProto]] = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    return consumers
+
+
+def producers_of(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    """Tensor name → the node that writes it."""
+    return {output: node for node in model.graph.node for output in node.output}
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Name every unnamed node (an inlined function's, e.g. HardSwish's) in the scope of the tensor it or its
+    consumer writes, so that it can be kept in FP32 and shown under its module: ``/act2/Mul``."""
+    consumers = consumers_of(model)
     taken = {node.name for node in model.graph.node}
     for node in model.graph.node:
         if node.name:
@@ -85,13 +96,9 @@ def select_layers(patterns: Sequence[str], layers: Sequence[GraphLayer]) -> list
     return chosen
 
 
-def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
-    return {output: node for node in model.graph.node for output in node.output}
-
-
 def float_layers(quantized: onnx.ModelProto) -> list[GraphLayer]:
     """The weighted layers of a QDQ graph whose weights are not dequantised INT8: they compute in FP32."""
-    producers = _producers(quantized)
+    producers = producers_of(quantized)
     return [GraphLayer(node.name, module_path(node.name), node.op_type) for node in quantized.graph.node
             if node.op_type in WEIGHTED_OPS and not has_int8_weights(node, producers)]  # fmt: skip
 
@@ -105,10 +112,7 @@ def has_int8_weights(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto])
 def output_tail(model: onnx.ModelProto) -> list[str]:
     """The nodes after the last weighted layers, from which no weighted layer is reached: a detector's box
     decoding, a pixel shuffle. Quantised, they would round boxes and scores, or pixels, with one shared scale."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = consumers_of(model)
     feeds: dict[str, bool] = {}
     for node in reversed(model.graph.node):  # graph order is topological, so consumers are settled first
         feeds[node.name] = any(c.op_type in WEIGHTED_OPS or feeds.get(c.name, False)

@@ -45,7 +45,7 @@ from convforge.compress.quantization_error import LayerError, layer_errors
 from convforge.compress.speed_comparison import SpeedComparison, check_timed_input, compare_speed
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.runs.loading import TrainedModel, trained_model
-from convforge.runs.onnx_model import METADATA_KEY, is_onnx_path
+from convforge.runs.onnx_model import is_onnx_path, write_metadata
 from convforge.tables import format_metric, text_table
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -148,20 +148,9 @@ def _db(value: float) -> str:
 
 
 def _stamp(path: Path, metadata: dict[str, Any] | None) -> None:
-    """Write the run record into the ONNX file's metadata."""
-    if metadata is None:
-        return
-    import json
-
-    import onnx
-
-    model = onnx.load(str(path))
-    for prop in list(model.metadata_props):
-        if prop.key == METADATA_KEY:
-            model.metadata_props.remove(prop)
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
-    onnx.save(model, str(path))
+    """Write the run record (if any) into the ONNX file's metadata."""
+    if metadata is not None:
+        write_metadata(path, metadata)
 
 
 def _quantiser():

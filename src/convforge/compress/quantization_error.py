@@ -20,7 +20,14 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from convforge.compress.onnx_graph import SHAPE_OPS, WEIGHTED_OPS, has_int8_weights, module_path
+from convforge.compress.onnx_graph import (
+    SHAPE_OPS,
+    WEIGHTED_OPS,
+    consumers_of,
+    has_int8_weights,
+    module_path,
+    producers_of,
+)
 from convforge.runs.onnx_model import inference_session
 
 SQNR_CAP_DB = 100.0  # beyond this a tensor is as good as exact
@@ -58,14 +65,6 @@ class LayerError:
         """The fields as JSON allows them: an exact tensor's infinite SQNR becomes None."""
         values = {**asdict(self), "lost_db": self.lost_db}
         return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in values.items()}
-
-
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    out: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            out.setdefault(name, []).append(node)
-    return out
 
 
 def _after_requantisation(tensor: str, consumers: dict[str, list[onnx.NodeProto]]) -> str:
@@ -129,8 +128,7 @@ def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[
     """
     fp32, int8 = onnx.load(str(fp32_path)), onnx.load(str(int8_path))
     fp32_tensors = {o for n in fp32.graph.node for o in n.output} | {i.name for i in fp32.graph.input}
-    consumers = _consumers(int8.graph)
-    producers = {o: n for n in int8.graph.node for o in n.output}
+    consumers, producers = consumers_of(int8), producers_of(int8)
     layers = []  # (node, fp32 output, int8 output, fp32 input, int8 input)
     for node in int8.graph.node:
         if node.op_type in SHAPE_OPS or not node.input or not node.output:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from convforge.errors import ConvforgeError
+from convforge.field_checks import env_limit
 
 
 def drop_alpha(image: torch.Tensor) -> torch.Tensor:
@@ -21,11 +21,7 @@ DIRECT_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")  # decoded a
 
 def max_pixels() -> int:
     """The most pixels an image may have: ``CONVFORGE_MAX_PIXELS``, else 100 million."""
-    text = os.environ.get("CONVFORGE_MAX_PIXELS", "")
-    try:
-        return int(float(text)) if text else DEFAULT_MAX_PIXELS
-    except ValueError:
-        raise ConvforgeError(f"CONVFORGE_MAX_PIXELS must be a number, got {text!r}") from None
+    return env_limit("CONVFORGE_MAX_PIXELS", DEFAULT_MAX_PIXELS)
 
 
 def _header(path: Path) -> tuple[int, int, str] | None:

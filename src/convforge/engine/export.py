@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from torch import nn
 from convforge.atomic import write_atomic
 from convforge.errors import ConvforgeError
 from convforge.runs.loading import load_trained
-from convforge.runs.onnx_model import METADATA_KEY, OnnxModel, read_metadata
+from convforge.runs.onnx_model import OnnxModel, read_metadata, write_metadata
 from convforge.tasks import get_task
 
 FORMATS = ("onnx",)
@@ -40,10 +39,6 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
     ``any_size`` leaves the height and width free too (a fully convolutional model); ``metadata`` (a run's record)
     is stored in the file under the key ``convforge``. The file is written whole or not at all.
     """
-    try:
-        import onnx
-    except ImportError as err:
-        raise ConvforgeError("ONNX export needs the onnx package (pip install onnx)") from err
     path = Path(path)
     model = model.eval()
     example = torch.rand(*input_shape)
@@ -56,10 +51,7 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
                               input_names=["images"], output_names=["output"],
                               dynamic_axes={"images": axes, "output": dict(axes)})  # fmt: skip
         if metadata is not None:
-            graph = onnx.load(str(target))
-            entry = graph.metadata_props.add()
-            entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
-            onnx.save(graph, str(target))
+            write_metadata(target, metadata)
 
     write_atomic(path, write)
     if not check:

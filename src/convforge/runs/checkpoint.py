@@ -98,8 +98,9 @@ def _dedupe(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; a damaged file is a clear error."""
+def load_checkpoint(path: str | Path, tensors: bool = True) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`; a damaged file is a clear error. With ``tensors``
+    False only its header (the metadata) is read."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -109,7 +110,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-            for name in f.keys():
+            for name in f.keys() if tensors else ():
                 group, _, key = name.partition(".")
                 groups.setdefault(group, {})[key] = f.get_tensor(name)
         meta = json.loads(header["convforge"])

@@ -57,7 +57,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
 def has_checkpoint(path: str | Path) -> bool:
     """Whether ``path`` is a checkpoint file or a run directory holding one, of a registered model."""
     try:
-        return bool(load_checkpoint(resolve_checkpoint(path)).meta.get("model"))
+        return bool(load_checkpoint(resolve_checkpoint(path), tensors=False).meta.get("model"))
     except ConvforgeError:
         return False
 

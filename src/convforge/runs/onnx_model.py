@@ -90,6 +90,18 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
     return None
 
 
+def write_metadata(path: str | Path, record: dict[str, Any]) -> None:
+    """Store ``record`` (a run's record, JSON) in the ONNX file at ``path``, replacing any earlier one."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for prop in [p for p in model.metadata_props if p.key == METADATA_KEY]:
+        model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(record)
+    onnx.save(model, str(path))
+
+
 def load_onnx(path: str | Path, threads: int | None = None) -> TrainedModel:
     """An ONNX file convforge wrote, as a model with its run's record (``checkpoint`` is the file)."""
     path = Path(path)

@@ -24,7 +24,6 @@ names the row and the field.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from convforge.errors import ConvforgeError
+from convforge.field_checks import env_limit
 from convforge.mapping_file import read_mapping
 from convforge.spec.block_registry import get_block, list_blocks
 from convforge.task_names import current_task_name
@@ -96,11 +96,7 @@ DEFAULT_MAX_PARAMETERS = 1_000_000_000  # 4 GB of FP32 weights
 
 def max_spec_parameters() -> int:
     """The most parameters a spec may build: ``CONVFORGE_MAX_PARAMETERS``, else 1 billion."""
-    text = os.environ.get("CONVFORGE_MAX_PARAMETERS", "")
-    try:
-        return int(float(text)) if text else DEFAULT_MAX_PARAMETERS
-    except ValueError:
-        raise SpecError(f"CONVFORGE_MAX_PARAMETERS must be a number, got {text!r}") from None
+    return env_limit("CONVFORGE_MAX_PARAMETERS", DEFAULT_MAX_PARAMETERS)
 
 
 class SpecModel(nn.Module):
