@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,8 +31,9 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 def snapshot(folder) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under ``folder`` with its bytes (a run's lock file, which names its last holder, aside)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".lock"}  # fmt: skip
 
 
 def assert_one_sentence(code: int, err: str, *words: str) -> None:
@@ -42,11 +44,25 @@ def assert_one_sentence(code: int, err: str, *words: str) -> None:
         assert word in lines[0], (word, lines[0])
 
 
-@pytest.fixture
-def tiny_run(tmp_path):
-    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(tmp_path / "p"))
+@pytest.fixture(scope="module")
+def _trained_once(tmp_path_factory):
+    project = tmp_path_factory.mktemp("trained-once")
+    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(project))
     assert code == 0, err
-    return tmp_path / "p" / "classify" / "simplenet_cifar_310k"
+    return project / "classify" / "simplenet_cifar_310k"
+
+
+def own_copy(run, tmp_path, task: str):
+    """A copy of a run trained once for the module, as ``<tmp_path>/p/<task>/<name>``, for a test to spoil."""
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "p" / task / run.name))
+
+
+@pytest.fixture
+def tiny_run(_trained_once, tmp_path):
+    """A one-epoch classifier run of this test's own."""
+    return own_copy(_trained_once, tmp_path, "classify")
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped-absolute", "a/b", "..", ""])
@@ -104,16 +120,6 @@ def test_a_project_that_cannot_be_written_is_one_sentence_and_debug_shows_the_tr
     assert blocker.read_text() == "a file where a folder should be"
     with pytest.raises(OSError):
         main(["--debug", *args])
-
-
-def test_a_missing_optional_package_is_named_with_its_install_command(tmp_path, monkeypatch):
-    from convforge.cli import error_sentence
-
-    monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(ModuleNotFoundError) as caught:
-        import onnxscript  # noqa: F401
-    assert error_sentence(caught.value) == ("this needs the onnxscript package, which is not installed "
-                                            "(pip install onnxscript)")  # fmt: skip
 
 
 def test_another_models_weights_are_one_sentence_naming_the_tensors_and_the_model(tiny_run, tmp_path):
@@ -175,7 +181,7 @@ BILLION_LAUGHS = (
 )
 
 
-@pytest.mark.parametrize("case", ["aliases", "repeats", "input", "pixels"])
+@pytest.mark.parametrize("case", ["aliases", "repeats", "input", "imgsz", "pixels"])
 def test_a_few_bytes_cannot_exhaust_memory(case, tmp_path, tiny_run):
     spec = tmp_path / "net.yaml"
     if case == "aliases":
@@ -186,13 +192,21 @@ def test_a_few_bytes_cannot_exhaust_memory(case, tmp_path, tiny_run):
         args = ["profile", str(spec)]
     elif case == "input":
         args = ["profile", "resnet20", "--input", "3x100000x100000"]
+    elif case == "imgsz":
+        args = ["train", "leyolo_nano", "--data", str(tmp_path / "coco.yaml"), "--image-size", "100000"]
     else:
         (tmp_path / "huge.png").write_bytes(png_header(20000, 20000))
         args = ["predict", str(tiny_run), str(tmp_path / "huge.png")]
     before = snapshot(tmp_path)
     start = time.time()
     done = run_capped(*args)
-    words = {"aliases": "aliases", "repeats": "1000000000", "input": "3x100000x100000", "pixels": "20000×20000"}
+    words = {
+        "aliases": "aliases",
+        "repeats": "1000000000",
+        "input": "3x100000x100000",
+        "imgsz": "100000",
+        "pixels": "20000×20000",
+    }
     assert_one_sentence(done.returncode, done.stderr, words[case])
     assert time.time() - start < 60 and snapshot(tmp_path) == before
 
@@ -307,3 +321,253 @@ def test_resume_refuses_options_that_would_change_the_runs_recipe(tiny_run):
     assert_one_sentence(code, err, "drop a model name")
     assert snapshot(tiny_run) == before
     assert run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")[0] == 0  # epochs may change
+
+
+def write_png_file(path, channels: int = 1, size: int = 28):
+    import torch
+    from torchvision.io import write_png
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(torch.randint(0, 256, (channels, size, size), dtype=torch.uint8), str(path))
+    return path
+
+
+def edit_checkpoint_meta(checkpoint, **changes) -> None:
+    """Rewrite a checkpoint with its metadata changed as a hostile sender might."""
+    from convforge.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    meta = {k: v for k, v in {**ckpt.meta, **changes}.items() if v is not None}
+    save_checkpoint(checkpoint, ckpt.tensors["model"], meta)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"model": "SPEC", "spec": None}, ["does not hold the spec itself"]),
+        ({"model": "timm:resnet18", "model_kwargs": {"checkpoint_path": "/etc/passwd"}}, ["checkpoint_path",
+                                                                                          "read a file"]),
+        ({"model_kwargs": {"num_classes": 1e9}}, ["num_classes=1000000000.0", "cannot be built"]),
+        ({"model_kwargs": {"num_classes": 10**9}}, ["parameters, over the limit", "CONVFORGE_MAX_PARAMETERS"]),
+        ({"model_kwargs": {"num_classes": 10, "pretrained_cfg_overlay": {"file": "/etc/passwd"}}}, ["a number"]),
+        ({"model_kwargs": {"num_classes": 10, "colour": 3}}, ["colour", "cannot be built"]),
+        ({"model": "os.system"}, ["unknown model 'os.system'"]),
+    ],
+    ids=["spec-path", "timm-checkpoint-path", "float-classes", "billion-classes", "nested", "unknown-kwarg",
+         "unknown-name"],
+)  # fmt: skip
+def test_a_checkpoint_builds_only_registered_names_and_specs_it_holds(tiny_run, tmp_path, changes, words):
+    spec = tmp_path / "elsewhere.yaml"
+    spec.write_text(BILLION_LAUGHS)  # were the loader to read it, it would be refused for its aliases instead
+    if changes.get("model") == "SPEC":
+        changes = {**changes, "model": str(spec)}
+    edit_checkpoint_meta(tiny_run / "checkpoints" / "best", **changes)
+    before = snapshot(tmp_path)
+    code, _, err = run_cli("eval", str(tiny_run))
+    assert_one_sentence(code, err, "best.safetensors", *words)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_spec_run_rebuilds_from_the_spec_it_keeps_not_from_the_file_it_names(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("in_channels: 1\nnum_classes: 10\ninput_size: [1, 28, 28]\n"
+                    "layers:\n  - [-1, 1, Conv, [8, 3, 2]]\n  - [-1, 1, Classify, [10]]\n")  # fmt: skip
+    code, _, err = run_cli("train", str(spec), *TINY[2:], "--epochs", "1", "--project", str(tmp_path / "p"))
+    assert code == 0, err
+    run = tmp_path / "p" / "classify" / "tiny"
+    first = convforge.evaluate(run)
+    spec.write_text(BILLION_LAUGHS)  # the file the run names is now hostile: the run never reads it again
+    assert convforge.evaluate(run) == first
+    spec.unlink()
+    assert run_cli("train", "--resume", str(run), "--epochs", "2", "--quiet")[0] == 0
+
+
+def test_resume_after_an_edited_configuration_is_one_sentence_and_keeps_the_run(tiny_run):
+    import yaml
+
+    config_file = tiny_run / "config.yaml"
+    original = config_file.read_text()
+    for edit, words in (
+        (lambda c: c["model_kwargs"].update(num_classes=7), ["do not fit the model", "num_classes"]),
+        (lambda c: c["recipe"].update(opt="adamw"), ["optimiser state", "does not fit"]),
+    ):
+        config = yaml.safe_load(original)
+        edit(config)
+        config_file.write_text(yaml.safe_dump(config))
+        before = snapshot(tiny_run / "checkpoints")
+        code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")
+        assert_one_sentence(code, err, *words)
+        assert snapshot(tiny_run / "checkpoints") == before
+    config_file.write_text(original)
+    assert run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")[0] == 0
+
+
+def test_checkpoint_metadata_that_is_not_a_json_object_is_one_sentence(tiny_run):
+    import torch
+    from safetensors.torch import save_file
+
+    target = tiny_run / "checkpoints" / "best.safetensors"
+    save_file({"model.w": torch.zeros(1)}, str(target), metadata={"convforge": "[1, 2, 3]"})
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("eval", str(tiny_run))
+    assert_one_sentence(code, err, str(target), "not a JSON object")
+    assert snapshot(tiny_run) == before
+
+
+def test_resuming_from_a_checkpoint_with_nan_weights_refuses_and_names_the_tensor(tiny_run):
+    from convforge.runs.checkpoint import load_checkpoint, save_checkpoint
+
+    last = tiny_run / "checkpoints" / "last"
+    ckpt = load_checkpoint(last)
+    weights = dict(ckpt.tensors["model"])
+    name = next(k for k, t in weights.items() if t.is_floating_point() and t.dim() > 1)
+    weights[name] = weights[name].clone().fill_(float("nan"))
+    save_checkpoint(last, weights, ckpt.meta)
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")
+    assert_one_sentence(code, err, "non-finite", name)
+    assert "last good" not in err
+    assert snapshot(tiny_run) == before
+
+
+def test_a_full_disk_during_training_is_one_sentence_and_the_last_checkpoint_survives(tiny_run):
+    import resource
+
+    def small_files() -> None:  # writes beyond 64 KiB fail with EFBIG, as on a disk that has filled up
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    before = snapshot(tiny_run / "checkpoints")
+    done = subprocess.run([sys.executable, "-m", "convforge", "train", "--resume", str(tiny_run), "--epochs", "2",
+                           "--quiet"], capture_output=True, text=True, timeout=300, preexec_fn=small_files,
+                          check=False)  # fmt: skip
+    assert_one_sentence(done.returncode, done.stderr, "File too large", "--debug")
+    assert snapshot(tiny_run / "checkpoints") == before
+    assert not [p for p in tiny_run.rglob("*.tmp")]  # the half-written file is gone
+    assert run_cli("train", "--resume", str(tiny_run), "--epochs", "2", "--quiet")[0] == 0
+
+
+def test_a_read_only_output_folder_is_one_sentence(tiny_run, tmp_path):
+    import shutil
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="convforge-readonly-"))  # readable by the unprivileged user below
+    try:
+        shared.chmod(0o755)
+        run = shutil.copytree(tiny_run, shared / "run")
+        image = write_png_file(shared / "shoe.png")
+        assert run_cli("predict", str(run), str(image), "--out", str(tmp_path / "warm"))[0] == 0  # imports done
+        locked = shared / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        root = os.geteuid() == 0
+        if root:  # root writes anywhere: act as an unprivileged user, for whom 0555 holds
+            os.seteuid(65534)
+        try:
+            code, _, err = run_cli("predict", str(run), str(image), "--out", str(locked))
+        finally:
+            if root:
+                os.seteuid(0)
+        assert_one_sentence(code, err, "Permission denied", str(locked))
+        assert list(locked.iterdir()) == []
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def image_folder(root, broken: bytes | None = None):
+    """A 2-class ImageFolder of small RGB PNGs; with ``broken``, one more training file holding those bytes."""
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            for i in range(4):
+                write_png_file(root / split / name / f"{i}.png", channels=3, size=16)
+    if broken is not None:
+        (root / "train" / "a" / "broken.png").write_bytes(broken)
+    return root
+
+
+@pytest.mark.parametrize("case", ["truncated", "bomb"])
+def test_a_broken_image_inside_an_image_folder_is_one_sentence_naming_it(tmp_path, case):
+    whole = write_png_file(tmp_path / "whole.png", channels=3, size=64).read_bytes()
+    broken = whole[: len(whole) // 2] if case == "truncated" else png_header(20000, 20000)
+    root = image_folder(tmp_path / "folder", broken)
+    before = snapshot(root)
+    for workers in ("0", "1"):
+        code, _, err = run_cli("train", "simplenet_cifar_310k", "--data", str(root), "--set", "width=0.25",
+                               "--image-size", "32", "--batch", "4", "--workers", workers, "--epochs", "1",
+                               "--project", str(tmp_path / "p"), "--quiet")  # fmt: skip
+        assert_one_sentence(code, err, "broken.png", "truncated" if case == "truncated" else "20000×20000")
+    assert snapshot(root) == before
+
+
+def test_a_palette_image_is_read_in_its_colours_not_its_indices(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from convforge.data.image_file import read_image
+
+    rgb = Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    palette.save(tmp_path / "palette.png")
+    read = read_image(tmp_path / "palette.png")
+    assert read.shape == (3, 16, 16)
+    assert np.array_equal(read.permute(1, 2, 0).numpy(), np.array(palette.convert("RGB")))
+
+
+@pytest.fixture(scope="module")
+def _sr_trained_once(tmp_path_factory, shared_data):
+    project = tmp_path_factory.mktemp("sr-trained-once")
+    code, _, err = run_cli("train", "sesr_m3", "--task", "sr", "--data", "set5", "--val-data", "set5", "--scale",
+                           "2", "--epochs", "1", "--batch", "16", "--set", "expansion=16", "--data-root",
+                           str(shared_data), "--project", str(project), "--quiet")  # fmt: skip
+    assert code == 0, err
+    return project / "sr" / "sesr_m3"
+
+
+@pytest.fixture
+def sr_run(_sr_trained_once, tmp_path):
+    """A one-epoch super-resolution run of this test's own."""
+    return own_copy(_sr_trained_once, tmp_path, "sr")
+
+
+def test_predictions_never_overwrite_and_same_named_images_get_their_own_files(sr_run, tmp_path):
+    one, two = write_png_file(tmp_path / "a" / "x.png"), write_png_file(tmp_path / "b" / "x.png")
+    out = tmp_path / "out"
+    code, _, err = run_cli("predict", str(sr_run), str(one), str(two), "--out", str(out))
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.png", "x.png"]  # both kept
+    before = snapshot(out)
+    code, _, err = run_cli("predict", str(sr_run), str(one), "--out", str(out))
+    assert_one_sentence(code, err, str(out / "x.png"), "--overwrite")
+    assert snapshot(out) == before
+    assert run_cli("predict", str(sr_run), str(two), "--out", str(out), "--overwrite")[0] == 0
+    # without --out, each prediction gets a fresh folder in the run
+    for _ in range(2):
+        assert run_cli("predict", str(sr_run), str(one))[0] == 0
+    assert (sr_run / "predict" / "x.png").is_file() and (sr_run / "predict-2" / "x.png").is_file()
+    checkpoints = snapshot(sr_run / "checkpoints")
+    code, _, err = run_cli("predict", str(sr_run), str(one), "--out", str(sr_run / "checkpoints"), "--overwrite")
+    assert_one_sentence(code, err, "where checkpoints live")
+    assert snapshot(sr_run / "checkpoints") == checkpoints
+
+
+def test_upscale_never_overwrites_without_being_asked_and_never_a_checkpoint(sr_run, tmp_path):
+    image = write_png_file(tmp_path / "in.png", channels=3)
+    target = tmp_path / "big.png"
+    target.write_bytes(b"my own picture")
+    code, _, err = run_cli("upscale", str(sr_run), str(image), str(target))
+    assert_one_sentence(code, err, str(target), "--overwrite")
+    assert target.read_bytes() == b"my own picture"
+    assert run_cli("upscale", str(sr_run), str(image), str(target), "--overwrite")[0] == 0
+    checkpoints = snapshot(sr_run / "checkpoints")
+    code, _, err = run_cli("upscale", str(sr_run), str(image), str(sr_run / "checkpoints" / "best.png"),
+                           "--overwrite")  # fmt: skip
+    assert_one_sentence(code, err, "where checkpoints live")
+    assert snapshot(sr_run / "checkpoints") == checkpoints
+
+
+def test_export_without_the_onnx_package_names_the_install_command(tiny_run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("export", str(tiny_run))
+    assert_one_sentence(code, err, "not installed", "pip install")
+    assert snapshot(tiny_run) == before

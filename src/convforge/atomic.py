@@ -16,7 +16,10 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` and rename the result to ``path``; a crash leaves the old file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # the folder refuses new files (read-only, permission, full)
+        raise type(err)(err.errno, err.strerror, str(path.parent)) from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -27,6 +30,11 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
         os.replace(tmp_path, path)
         _fsync_directory(path.parent)
         _remove_leftovers(path)
+    except OSError as err:  # named by the file the user knows, not the temporary one
+        tmp_path.unlink(missing_ok=True)
+        if err.filename is not None and str(err.filename) == str(tmp_path):
+            raise type(err)(err.errno, err.strerror, str(path)) from err
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -48,6 +48,16 @@ def check_bools(owner: Any, *names: str) -> None:
             raise rejected(name, getattr(owner, name), "use true or false")
 
 
+MAX_IMAGE_SIZE = 8192  # the largest side of an input image (3x8192x8192 is 0.75 GiB of FP32, before activations)
+
+
+def check_image_size(owner: Any, name: str = "image_size") -> None:
+    """The field is an image side from 1 to :data:`MAX_IMAGE_SIZE` pixels."""
+    value = getattr(owner, name)
+    if not is_int(value) or not 1 <= value <= MAX_IMAGE_SIZE:
+        raise rejected(name, value, f"use an integer from 1 to {MAX_IMAGE_SIZE} (pixels)")
+
+
 def check_range(owner: Any, name: str, low: float, high: float, high_inclusive: bool = True) -> None:
     """The number field lies in [low, high] (or [low, high))."""
     value = getattr(owner, name)

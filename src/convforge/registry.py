@@ -134,9 +134,7 @@ def get_model_info(name: str) -> ModelInfo:
         num_classes = getattr(cfg, "num_classes", None) or 1000
         return ModelInfo(name, "timm", "classify", "", input_size, num_classes)
     if is_spec_path(name):
-        spec = Spec.load(name)
-        size = tuple(spec.input_size) or (spec.in_channels, 224, 224)
-        return ModelInfo(name, "spec", spec.task, "", size, spec.num_classes)
+        return _spec_info(name, Spec.load(name))
     if name.startswith(TORCHVISION_PREFIX):
         from torchvision import models as tv_models
 
@@ -163,12 +161,32 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     (torchvision) is passed.
     """
     given = dict(overrides)
+    if is_spec_path(name):
+        spec = Spec.load(name)  # the file is read once, and the network keeps what it read
+        return set_origin(build_spec(spec, **overrides), Origin(name, given, spec=spec.to_dict()))
     return set_origin(_create(name, overrides), Origin(name, given))
 
 
+def _spec_info(name: str, spec: Spec) -> ModelInfo:
+    size = tuple(spec.input_size) or (spec.in_channels, 224, 224)
+    return ModelInfo(name, "spec", spec.task, "", size, spec.num_classes)
+
+
+def origin_info(origin: Origin) -> ModelInfo:
+    """What :func:`get_model_info` says of ``origin``'s model; a spec it holds is read from the record."""
+    return get_model_info(origin.model) if origin.spec is None else _spec_info(origin.model, Spec.load(origin.spec))
+
+
+def rebuild(origin: Origin) -> nn.Module:
+    """A fresh build of what ``origin`` records, without its pruned structure; a spec it holds is built from
+    the record, never from the file it names."""
+    if origin.spec is None:
+        return create_model(origin.model, **origin.model_kwargs)
+    model = build_spec(origin.spec, **origin.model_kwargs)
+    return set_origin(model, Origin(origin.model, dict(origin.model_kwargs), spec=origin.spec))
+
+
 def _create(name: str, overrides: dict[str, Any]) -> nn.Module:
-    if is_spec_path(name):
-        return build_spec(Spec.load(name), **overrides)  # the file is read once
     info = get_model_info(name)
     if name.startswith(TIMM_PREFIX):
         import timm

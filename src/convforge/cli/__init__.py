@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -78,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+OS_ERROR_FIXES = {
+    **dict.fromkeys((errno.ENOSPC, errno.EFBIG, errno.EDQUOT), "; free some disk space (or raise the file-size "
+                    "limit) and run again"),
+    **dict.fromkeys((errno.EACCES, errno.EPERM, errno.EROFS), "; choose a folder you may write to (--project, --out)"),
+}  # fmt: skip
+
+
 def error_sentence(err: BaseException) -> str:
     """One line for a foreseeable failure: convforge's own message, a file the system could not read or write (disk
     full, read-only, permission), or a missing optional package."""
@@ -87,7 +95,8 @@ def error_sentence(err: BaseException) -> str:
         return f"this needs the {err.name} package, which is not installed (pip install {err.name})"
     where = f"{err.filename}: " if getattr(err, "filename", None) else ""
     reason = err.strerror or str(err) or type(err).__name__
-    return f"{where}{reason} (run with --debug for the traceback)".replace("\n", " ")
+    fix = OS_ERROR_FIXES.get(getattr(err, "errno", None) or 0, "")
+    return f"{where}{reason}{fix} (run with --debug for the traceback)".replace("\n", " ")
 
 
 if __name__ == "__main__":

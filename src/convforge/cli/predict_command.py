@@ -20,6 +20,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
     parser.add_argument("--out", help="folder for what the task writes (default: <run>/predict for detectors and "
                         "super-resolution; classifiers write predictions.json only when given)")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true", help="replace files an earlier prediction left in --out")
     parser.add_argument("--top-k", type=int, help="classifier: how many classes to list (default 5)")
     parser.add_argument("--conf", type=float, help="detector: lowest score kept (default 0.25)")
     parser.add_argument("--iou", type=float, help="detector: NMS IoU threshold (default 0.7)")
@@ -31,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from convforge.engine.predict import predict_files
 
     options = {"top_k": args.top_k, "conf": args.conf, "iou": args.iou, "max_det": args.max_det}
-    result = predict_files(args.checkpoint, args.images, args.out, **{k: v for k, v in options.items()
-                                                                       if v is not None})  # fmt: skip
+    result = predict_files(args.checkpoint, args.images, args.out, overwrite=args.overwrite,
+                           **{k: v for k, v in options.items() if v is not None})  # fmt: skip
     print(result.table)
     if result.files:
         folder = result.files[0].parent

@@ -182,8 +182,7 @@ def _write_pruned_run(result: PruneResult, trained: TrainedModel, recipe: Recipe
     meta = {
         "epoch": 0,
         "rows": [],
-        "model": origin.model,
-        "model_kwargs": origin.model_kwargs,
+        **origin.record(),
         "structure": origin.structure,
         "recipe": recipe.to_dict(),
         **{k: trained.config.get(k) for k in ("classes", "mean", "std")},
@@ -194,8 +193,7 @@ def _write_pruned_run(result: PruneResult, trained: TrainedModel, recipe: Recipe
     save_checkpoint(run.checkpoints / "best", state, meta)
     run.write_json(STRUCTURE_FILE, origin.structure)
     run.write_config({
-        "model": origin.model,
-        "model_kwargs": origin.model_kwargs,
+        **origin.record(),
         "recipe": recipe.to_dict(),
         "data": {k: list(v) if isinstance(v, tuple) else v for k, v in info.items() if k != "classes"},
         "classes": info.get("classes"),

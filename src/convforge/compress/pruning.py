@@ -30,7 +30,7 @@ from convforge.compress.module_paths import Saved, folded_layers, restore, use_m
 from convforge.compress.output_layers import WIDTH_LAYERS, output_layers
 from convforge.compress.pruning_target import PruneTarget, measurer
 from convforge.errors import ConvforgeError, InvalidValueError
-from convforge.model_origin import Origin, origin_of, set_origin
+from convforge.model_origin import origin_of, set_origin
 from convforge.model_outputs import output_shapes
 from convforge.runs.checkpoint import save_checkpoint
 from convforge.runs.structure import Structure, structure_of
@@ -102,11 +102,11 @@ class PruneResult:
         if origin is None:
             raise ConvforgeError("only a model built by convforge.create_model (or loaded from a run) can be saved "
                                  "as a structure: this one has no registered name")  # fmt: skip
-        from convforge.models import get_model_info
+        from convforge.models import origin_info
 
-        meta = {"epoch": 0, "model": origin.model, "model_kwargs": origin.model_kwargs,
+        meta = {"epoch": 0, **origin.record(),
                 "structure": origin.structure, "input_size": list(self.input_size),
-                "recipe": {"task": get_model_info(origin.model).task},
+                "recipe": {"task": origin_info(origin).task},
                 "pruning": {k: v for k, v in self.to_dict().items() if k not in ("structure", "layers")},
                 **meta}  # fmt: skip
         return save_checkpoint(Path(path).with_suffix(""), self.model.state_dict(), meta)
@@ -216,10 +216,10 @@ def _with_origin(finetune: Callable[[nn.Module, int], None], model: nn.Module) -
 
     def marked(work: nn.Module, step: int) -> None:
         if origin is not None:
-            from convforge.models import create_model
+            from convforge.models import rebuild
 
-            structure = structure_of(work, create_model(origin.model, **origin.model_kwargs))
-            set_origin(work, Origin(origin.model, dict(origin.model_kwargs), structure))
+            structure = structure_of(work, rebuild(origin))
+            set_origin(work, origin.with_structure(structure))
         finetune(work, step)
 
     return marked
@@ -375,17 +375,17 @@ def _layer_widths(dense: nn.Module, pruned: nn.Module, fixed: list[str]) -> list
 def _result(model: nn.Module, dense: nn.Module, pruned: nn.Module, example: torch.Tensor, target: PruneTarget,
             settings: _Settings, steps: int, goal: float, measured: tuple[float, float],
             started: float) -> PruneResult:  # fmt: skip
-    from convforge.models import create_model
+    from convforge.models import rebuild
     from convforge.profiler import count_macs
 
     dense_value, reached = measured  # the target metric, dense and pruned: MACs need no second count
     macs = (int(dense_value), int(reached)) if target.metric == "macs" else (count_macs(dense, example),
                                                                              count_macs(pruned, example))  # fmt: skip
     origin = origin_of(model)
-    reference = create_model(origin.model, **origin.model_kwargs) if origin is not None else dense
+    reference = rebuild(origin) if origin is not None else dense
     structure = structure_of(pruned, reference)
     if origin is not None:
-        set_origin(pruned, Origin(origin.model, dict(origin.model_kwargs), structure))
+        set_origin(pruned, origin.with_structure(structure))
     return PruneResult(
         model=pruned,
         target=str(target),

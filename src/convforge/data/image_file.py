@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,6 +40,34 @@ def _header(path: Path) -> tuple[int, int, str] | None:
         Image.MAX_IMAGE_PIXELS = limit
 
 
+class ImageReadError(ConvforgeError):
+    """An image file that is missing, too large, truncated or not an image; the message names the file."""
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > max_pixels():
+        raise ImageReadError(f"{path} is {width}×{height} pixels, more than the limit of {max_pixels():,} (set "
+                             "CONVFORGE_MAX_PIXELS to raise it)")  # fmt: skip
+
+
+def open_rgb(path: str | Path) -> Any:
+    """An image file as an RGB PIL image, for torchvision's ImageFolder: refused above the pixel limit before it
+    is decoded, and a truncated or unreadable file is one sentence naming it."""
+    from PIL import Image
+
+    header = _header(Path(path))
+    if header is not None:
+        _check_pixels(Path(path), header[0], header[1])
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # convforge's limit applies instead
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as err:  # PIL reports broken files with all three
+        raise ImageReadError(f"could not read {path} as an image: {err}") from err
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
 def _through_pil(path: Path) -> torch.Tensor:
     """Palette, CMYK, 1-bit and other modes converted as PIL converts them, to RGB (or grey for 1-bit)."""
     import numpy as np
@@ -58,24 +87,22 @@ def read_image(path: str | Path) -> torch.Tensor:
 
     path = Path(path)
     if path.is_dir():
-        raise ConvforgeError(f"{path} is a folder, not an image file")
+        raise ImageReadError(f"{path} is a folder, not an image file")
     if not path.is_file():
-        raise ConvforgeError(f"image {path} does not exist")
+        raise ImageReadError(f"image {path} does not exist")
     header = _header(path)
     if header is not None:
         width, height, mode = header
-        if width * height > max_pixels():
-            raise ConvforgeError(f"{path} is {width}×{height} pixels, more than the limit of {max_pixels():,} (set "
-                                 "CONVFORGE_MAX_PIXELS to raise it)")  # fmt: skip
+        _check_pixels(path, width, height)
         if mode not in DIRECT_MODES:
             try:
                 return drop_alpha(_through_pil(path))
             except (OSError, ValueError) as err:
-                raise ConvforgeError(f"could not read {path} as an image: {err}") from err
+                raise ImageReadError(f"could not read {path} as an image: {err}") from err
     try:
         image = decode_image(str(path), mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, ValueError, OSError) as err:
-        raise ConvforgeError(f"could not read {path} as an image: {err}") from err
+        raise ImageReadError(f"could not read {path} as an image: {err}") from err
     if image.dtype == torch.uint16:
         image = image.to(torch.int32).add(128).div(257, rounding_mode="floor").to(torch.uint8)
     elif image.dtype != torch.uint8:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
+from convforge.data.image_file import ImageReadError, open_rgb
 from convforge.errors import ConvforgeError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -67,7 +68,7 @@ class FolderLoader:
                 ]
             )
         try:
-            self.dataset = datasets.ImageFolder(str(folder), transform=transform)
+            self.dataset = datasets.ImageFolder(str(folder), transform=transform, loader=open_rgb)
         except (FileNotFoundError, RuntimeError) as err:
             raise ConvforgeError(f"{folder} is not a folder of class folders with images: {err}") from err
         self.classes = list(self.dataset.classes)
@@ -105,7 +106,10 @@ class FolderLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         loader = DataLoader(self.dataset, self.batch_size, sampler=self._sampler(), num_workers=self.workers,
                             drop_last=self.train, persistent_workers=False)  # fmt: skip
-        for images, labels in loader:
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            yield images, labels
+        try:
+            for images, labels in loader:
+                if self.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                yield images, labels
+        except ImageReadError as err:  # from a worker, its message is the worker's traceback: keep its last line
+            raise ImageReadError(str(err).strip().splitlines()[-1].split("ImageReadError: ", 1)[-1]) from None

@@ -12,6 +12,8 @@ from torch import nn
 
 from convforge.atomic import write_atomic
 from convforge.errors import ConvforgeError
+from convforge.field_checks import MAX_IMAGE_SIZE, is_int
+from convforge.output_files import check_output_file
 from convforge.runs.loading import load_trained
 from convforge.runs.onnx_model import OnnxModel, read_metadata, write_metadata
 from convforge.tasks import get_task
@@ -39,6 +41,11 @@ def export_onnx(model: nn.Module, path: str | Path, input_shape: tuple[int, ...]
     ``any_size`` leaves the height and width free too (a fully convolutional model); ``metadata`` (a run's record)
     is stored in the file under the key ``convforge``. The file is written whole or not at all.
     """
+    import onnx  # noqa: F401 - torch's exporter needs it: a missing package is named before anything is written
+
+    if check:
+        import onnxruntime  # noqa: F401
+
     path = Path(path)
     model = model.eval()
     example = torch.rand(*input_shape)
@@ -81,12 +88,12 @@ def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None 
     if not size:
         raise ConvforgeError(f"{trained.checkpoint} does not record its input size")
     if image_size is not None:
-        if image_size < 32 or image_size % 32:
-            raise ConvforgeError(f"image_size must be a positive multiple of 32, got {image_size}")
+        if not is_int(image_size) or not 32 <= image_size <= MAX_IMAGE_SIZE or image_size % 32:
+            raise ConvforgeError(f"image_size must be a multiple of 32 from 32 to {MAX_IMAGE_SIZE}, got {image_size}")
         size = [size[0], image_size, image_size]
     name = str(trained.config.get("model") or "model").replace(":", "_").replace("/", "_")
     target = Path(out) if out else trained.run_dir / "export" / f"{Path(name).stem}.onnx"
-    check_export_target(target, overwrite)
+    check_output_file(target, overwrite, replaceable=lambda path: read_metadata_quietly(path) is not None)
     return export_onnx(trained.model, target, (batch_size, *size), check=check, any_size=exports_any_size(trained),
                        metadata=onnx_metadata(trained.config, size))  # fmt: skip
 
@@ -99,16 +106,6 @@ def exports_any_size(trained: Any) -> bool:
 def onnx_metadata(config: dict[str, Any], input_size: list[int] | tuple[int, ...]) -> dict[str, Any]:
     """The run record an ONNX file carries: the checkpoint's, with the input size it was exported at."""
     return {**config, "input_size": list(input_size)}
-
-
-def check_export_target(target: Path, overwrite: bool) -> None:
-    """Refuse to write onto a folder or a checkpoint, or onto a file convforge did not export unless ``overwrite``."""
-    if target.is_dir():
-        raise ConvforgeError(f"{target} is a folder; name the ONNX file to write (--out model.onnx)")
-    if target.suffix in (".safetensors", ".json") or target.parent.name == "checkpoints":
-        raise ConvforgeError(f"{target} is where checkpoints live; export to another file")
-    if target.exists() and not overwrite and read_metadata_quietly(target) is None:
-        raise ConvforgeError(f"{target} exists and was not exported by convforge; pass --overwrite to replace it")
 
 
 def read_metadata_quietly(path: Path) -> dict[str, Any] | None:

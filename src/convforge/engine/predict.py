@@ -42,11 +42,14 @@ def predict(checkpoint: str | Path | TrainedModel, image: str | Path, **options:
 
 
 def predict_files(checkpoint: str | Path | TrainedModel, images: list[str | Path], out: str | Path | None = None,
-                  **options: Any) -> Predictions:  # fmt: skip
-    """Predict every image file; what the task draws or makes is written into ``out`` (its default: the run's
-    ``predict/`` folder for tasks that write images)."""
+                  overwrite: bool = False, **options: Any) -> Predictions:  # fmt: skip
+    """Predict every image file; what the task draws or makes is written into ``out`` (its default: a fresh
+    ``predict``, ``predict-2``, ... folder in the run, for tasks that write images). A file already there is
+    replaced only with ``overwrite``; images with the same name get numbered outputs."""
     if not images:
         raise ConvforgeError("name at least one image file to predict")
     trained = trained_model(checkpoint)
     task = _task_of(trained, options, "predict_files")
-    return task.predict_files(trained, [Path(p) for p in images], Path(out) if out is not None else None, **options)
+    return task.predict_files(
+        trained, [Path(p) for p in images], Path(out) if out is not None else None, overwrite=overwrite, **options
+    )

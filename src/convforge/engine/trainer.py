@@ -29,11 +29,12 @@ from convforge.engine.recipe import Recipe
 from convforge.errors import ConvforgeError
 from convforge.model_origin import Origin, origin_of
 from convforge.model_outputs import output_shapes
-from convforge.models import ModelInfo, create_model, get_model_info, list_models
+from convforge.models import ModelInfo, get_model_info, list_models, origin_info, rebuild
 from convforge.profiler import profile
-from convforge.runs.checkpoint import load_checkpoint, optimizer_state, save_checkpoint
+from convforge.runs.checkpoint import Checkpoint, load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import TrainedModel, build_model, load_trained, trained_model
 from convforge.runs.onnx_model import is_onnx_path, load_onnx
+from convforge.runs.recorded_model import recorded_origin
 from convforge.runs.run_dir import RunDir
 from convforge.runs.run_lock import RunLock
 from convforge.runs.structure import Structure, structure_of
@@ -132,7 +133,7 @@ def train(
         name, model_kwargs = origin.model, {**origin.model_kwargs, **(model_kwargs or {})}
     if name is not None and is_spec_path(name):
         name = str(Path(name).resolve())  # the run rebuilds its network from wherever it is used
-    info = get_model_info(name) if name is not None else None
+    info = origin_info(origin) if origin is not None else get_model_info(name) if name is not None else None
     if isinstance(recipe, Recipe):
         recipe = recipe.with_overrides(**overrides)
     else:
@@ -142,7 +143,8 @@ def train(
         raise ConvforgeError(f"{model} is a {info.task} model; the {recipe.task} task trains {recipe.task} models"
                              f"{f' such as {examples}' if examples else ''}")  # fmt: skip
     trainer = _Trainer(recipe, name, model if isinstance(model, nn.Module) else None, model_kwargs or {}, progress,
-                       structure=origin.structure if origin else None, teacher=teacher)  # fmt: skip
+                       structure=origin.structure if origin else None, teacher=teacher,
+                       spec=origin.spec if origin else None)  # fmt: skip
     return trainer.run()
 
 
@@ -171,6 +173,7 @@ def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict
                              f"not {listed}: start a new run to change them")  # fmt: skip
     if config.get("model") is None and model is None:
         raise ConvforgeError(f"{path} was trained from a module, not a registered name: pass the model to resume it")
+    recorded = recorded_origin(config, str(run.path / "config.yaml")) if model is None else None
     if teacher is None and config.get("teacher"):
         teacher = config["teacher"]
         if str(teacher).startswith("<"):
@@ -181,7 +184,7 @@ def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict
                                  "to resume it")  # fmt: skip
     structure = run.read_json(STRUCTURE_FILE) if config.get("structure") else None
     trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run,
-                       structure=structure, teacher=teacher)  # fmt: skip
+                       structure=structure, teacher=teacher, spec=recorded.spec if recorded else None)  # fmt: skip
     return trainer.run()
 
 
@@ -241,8 +244,10 @@ class _Trainer:
         run: RunDir | None = None,
         structure: Structure | None = None,
         teacher: nn.Module | str | Path | TrainedModel | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         self.recipe = recipe
+        self.spec = spec  # a spec file's network is rebuilt from the spec the run keeps
         self.structure = structure or None
         self.teacher_source = teacher
         self.model_name = model_name
@@ -275,7 +280,9 @@ class _Trainer:
         if model is None:
             # the data decides classes and input channels unless the user said otherwise
             self.model_kwargs = {**data.model_kwargs, **self.model_kwargs}
-            model = build_model(self.model_name, self.model_kwargs, self.structure, str(self.run_dir or "the run"))
+            origin = Origin(self.model_name, self.model_kwargs, self.structure or {}, self.spec)
+            model = build_model(origin, str(self.run_dir or "the run"))
+            self.spec = origin_of(model).spec
         if self.channels_last is None:
             self.channels_last = self.device.type == "cpu" and _uses_convolutions(model)
         data.train.channels_last = data.val.channels_last = bool(self.channels_last)
@@ -337,6 +344,7 @@ class _Trainer:
         return {
             "model": self.model_name,
             "model_kwargs": self.model_kwargs,
+            **({"spec": self.spec} if self.spec is not None else {}),
             "recipe": self.recipe.to_dict(),
             "data": {k: list(v) if isinstance(v, tuple) else v for k, v in self.data.info.items() if k != "classes"},
             "classes": self.data.info.get("classes"),
@@ -391,8 +399,7 @@ class _Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if "optimizer" in ckpt.meta:  # a pruned model's checkpoint has weights only: fine-tuning starts afresh
-            self.optimizer.load_state_dict(optimizer_state(ckpt.tensors["optim"], ckpt.meta["optimizer"]))
-            self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+            self._load_optimizer(ckpt, made_for)
         if self.ema is not None and ckpt.tensors["ema"]:
             self.ema.module.load_state_dict(ckpt.tensors["ema"])
             self.ema_updates = int(ckpt.meta.get("ema_updates", 0))
@@ -522,6 +529,26 @@ class _Trainer:
         sums = self.task.evaluate(model, self.data.val, self.device)
         return self.task.summarise(sum_across_ranks(sums, self.ctx, self.device))
 
+    def _load_optimizer(self, ckpt: Checkpoint, made_for: str) -> None:
+        """The optimiser and scheduler state of ``ckpt``, or one sentence when they do not fit this run's."""
+        file = self.run_dir.checkpoint("last")
+        saved = ckpt.meta["optimizer"]
+        groups = saved.get("param_groups") if isinstance(saved, dict) else None
+        ours = self.optimizer.state_dict()["param_groups"]
+        if not isinstance(groups, list) or [sorted(g) for g in groups if isinstance(g, dict)] != [
+            sorted(g) for g in ours
+        ]:
+            raise ConvforgeError(f"the optimiser state in {file} does not fit the {type(self.optimizer).__name__} "
+                                 f"optimiser of {self.run_dir.path / 'config.yaml'} (it was made for {made_for} "
+                                 f"with other settings); restore the run's config.yaml or start a new run")  # fmt: skip
+        try:
+            self.optimizer.load_state_dict(optimizer_state(ckpt.tensors["optim"], saved))
+            self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise ConvforgeError(f"the optimiser state in {file} does not fit this run's optimiser "
+                                 f"({' '.join(str(err).split())}); it was made for {made_for}; restore the run's "
+                                 "config.yaml or start a new run") from err  # fmt: skip
+
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
         primary = f"val_{self.task.primary_metric}"
         best = max(self.rows, key=lambda r: r[primary])
@@ -535,6 +562,7 @@ class _Trainer:
             "scheduler": self.scheduler.state_dict(),
             "model": self.model_name,
             "model_kwargs": self.model_kwargs,
+            **({"spec": self.spec} if self.spec is not None else {}),
             "recipe": self.recipe.to_dict(),
             "classes": self.data.info.get("classes"),
             "input_size": list(self.data.input_size),
@@ -562,7 +590,7 @@ def _built_as_recorded(model: nn.Module, origin: Origin) -> bool:
     if not origin.structure:
         return False  # as registered: the user may have changed it since, so it trains as a module
     try:
-        fresh = create_model(origin.model, **origin.model_kwargs)
+        fresh = rebuild(origin)
         return structure_of(model, fresh) == origin.structure
     except ConvforgeError:
         return False

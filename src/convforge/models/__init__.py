@@ -12,7 +12,16 @@ from convforge.models.fsrcnn import FSRCNN
 from convforge.models.residual_stack import ResidualStackNet
 from convforge.models.sesr import SESR
 from convforge.models.simplenet import SimpleNet
-from convforge.registry import ModelInfo, create_model, default_input_size, get_model_info, list_models, register_model
+from convforge.registry import (
+    ModelInfo,
+    create_model,
+    default_input_size,
+    get_model_info,
+    list_models,
+    origin_info,
+    rebuild,
+    register_model,
+)
 
 __all__ = [
     "ModelInfo",
@@ -20,6 +29,8 @@ __all__ = [
     "default_input_size",
     "get_model_info",
     "list_models",
+    "origin_info",
+    "rebuild",
     "register_model",
     "CifarResNet",
     "CifarVGG",

@@ -10,7 +10,10 @@ and tools to read. Loading never unpickles anything.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,9 +85,19 @@ def save_checkpoint(
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     text = json.dumps(meta, indent=2, default=str)
     target = stem.with_suffix(".safetensors")
-    write_atomic(target, lambda tmp: save_file(_dedupe(tensors), str(tmp), metadata={"convforge": text}))
+    write_atomic(target, lambda tmp: _save_file(_dedupe(tensors), tmp, text))
     write_text_atomic(stem.with_suffix(".json"), text)
     return target
+
+
+def _save_file(tensors: dict[str, torch.Tensor], path: Path, text: str) -> None:
+    """safetensors' writer, whose I/O failures (a full disk) are reported as the OSError they are."""
+    try:
+        save_file(tensors, str(path), metadata={"convforge": text})
+    except SafetensorError as err:
+        code = re.search(r"os error (\d+)", str(err))
+        number = int(code.group(1)) if code else errno.EIO
+        raise OSError(number, os.strerror(number), str(path)) from err
 
 
 def _dedupe(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -9,10 +9,11 @@ from typing import Any
 from torch import nn
 
 from convforge.errors import ConvforgeError
-from convforge.model_origin import Origin, set_origin
-from convforge.models import create_model
+from convforge.model_origin import Origin, origin_of, set_origin
+from convforge.models import rebuild
 from convforge.runs.checkpoint import load_checkpoint
-from convforge.runs.structure import Structure, apply_structure
+from convforge.runs.recorded_model import recorded_origin
+from convforge.runs.structure import apply_structure
 from convforge.runs.weights import load_weights
 
 
@@ -72,13 +73,13 @@ def trained_model(source: str | Path | TrainedModel, task: str | None = None) ->
     return trained
 
 
-def build_model(name: str, model_kwargs: dict[str, Any], structure: Structure | None = None,
-                source: str = "the run") -> nn.Module:  # fmt: skip
-    """The registered model ``name`` with ``model_kwargs``, given the pruned ``structure`` a run recorded."""
-    model = create_model(name, **model_kwargs)
-    if structure:
-        apply_structure(model, structure, source)
-    return set_origin(model, Origin(name, dict(model_kwargs), dict(structure or {})))
+def build_model(origin: Origin, source: str = "the run") -> nn.Module:
+    """The model ``origin`` records (a registered name and its settings, or a spec it holds), given the pruned
+    structure it records."""
+    model = rebuild(origin)  # its origin holds the spec it was built from, where it was one
+    if origin.structure:
+        apply_structure(model, origin.structure, source)
+    return set_origin(model, origin_of(model).with_structure(origin.structure))
 
 
 def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") -> TrainedModel:
@@ -89,7 +90,8 @@ def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") ->
     if not name:
         raise ConvforgeError(f"{file} was trained from a module, not a registered name; build the module and load "
                              "its weights with convforge.runs.checkpoint.load_checkpoint")  # fmt: skip
-    model = build_model(name, ckpt.meta.get("model_kwargs") or {}, ckpt.meta.get("structure"), str(file))
+    origin = recorded_origin(ckpt.meta, str(file))
+    model = build_model(origin.with_structure(ckpt.meta.get("structure") or {}), str(file))
     weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
-    load_weights(model, weights, str(file), f"{name} {ckpt.meta.get('model_kwargs') or {}}")
+    load_weights(model, weights, str(file), f"{name} {origin.model_kwargs}")
     return TrainedModel(model.eval(), ckpt.meta, file)

@@ -17,6 +17,7 @@ import yaml
 from convforge.atomic import write_text_atomic
 from convforge.errors import ConvforgeError
 from convforge.mapping_file import load_yaml, yaml_error_sentence
+from convforge.output_files import fresh_folder
 
 
 class RunDir:
@@ -33,17 +34,7 @@ class RunDir:
     @classmethod
     def create(cls, project: str | Path, task: str, name: str) -> RunDir:
         """A new run directory; ``name-2``, ``name-3``, ... when the name is taken."""
-        base = cls.path_for(project, task, name).parent
-        base.mkdir(parents=True, exist_ok=True)
-        candidate, n = base / name, 1
-        while True:
-            try:
-                candidate.mkdir()
-                break
-            except FileExistsError:
-                n += 1
-                candidate = base / f"{name}-{n}"
-        return cls(candidate)
+        return cls(fresh_folder(cls.path_for(project, task, name)))
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:

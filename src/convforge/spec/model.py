@@ -24,7 +24,7 @@ names the row and the field.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,10 @@ class Spec:
         if "task" in values:
             values["task"] = current_task_name(values["task"])
         return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain mapping, which :meth:`load` reads back (runs and checkpoints store it)."""
+        return asdict(self)
 
 
 MAX_ROWS = 10_000

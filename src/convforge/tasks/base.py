@@ -132,6 +132,7 @@ class Task(Protocol):
         ...
 
     def predict_files(self, trained: TrainedModel, paths: list[Path], out: Path | None = None,
-                      **options: Any) -> Predictions:  # fmt: skip
-        """Predict every image file; write what the task draws or makes into ``out``."""
+                      overwrite: bool = False, **options: Any) -> Predictions:  # fmt: skip
+        """Predict every image file; write what the task draws or makes into ``out``, replacing an existing file
+        there only with ``overwrite``."""
         ...

@@ -17,10 +17,13 @@ from convforge.data import Augment, TensorLoader, load_dataset
 from convforge.data.image_file import read_image
 from convforge.data.image_folder import IMAGENET_MEAN, IMAGENET_STD, FolderLoader, is_image_folder
 from convforge.errors import InvalidValueError
-from convforge.field_checks import check_bools, check_ints, check_range
+from convforge.field_checks import check_bools, check_image_size, check_ints, check_range
+from convforge.output_files import check_output_files
 from convforge.tables import text_table
 from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples
 from convforge.tasks.classify.predict import prepare_image, top_classes
+
+PREDICTIONS_FILE = "predictions.json"
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -42,7 +45,7 @@ class ClassifySettings(TaskSettings):
     label_smoothing: float = 0.0
 
     def validate(self, epochs: int) -> None:
-        check_ints(self, "image_size")
+        check_image_size(self)
         check_ints(self, "crop_padding", "cutout", "workers", minimum=0)
         check_bools(self, "flip")
         check_range(self, "label_smoothing", 0, 1, high_inclusive=False)
@@ -166,8 +169,12 @@ class ClassificationTask:
         batch = self.model_input(image, trained.config)
         return top_classes(trained.model, batch, trained.config.get("classes") or [], top_k)
 
-    def predict_files(self, trained: Any, paths: list[Path], out: Path | None = None, top_k: int = 5) -> Predictions:
-        """The top classes of every image; with ``out``, also ``<out>/predictions.json``."""
+    def predict_files(self, trained: Any, paths: list[Path], out: Path | None = None, top_k: int = 5,
+                      overwrite: bool = False) -> Predictions:  # fmt: skip
+        """The top classes of every image; with ``out``, also ``<out>/predictions.json`` (an existing one is
+        replaced only with ``overwrite``)."""
+        if out is not None:
+            check_output_files(Path(out), [PREDICTIONS_FILE], overwrite)
         results = {str(path): self.predict(trained, read_image(path), top_k) for path in paths}
         several = len(results) > 1
         rows = [((path,) if several else ()) + (name, f"{100 * p:.2f} %")
@@ -175,7 +182,7 @@ class ClassificationTask:
         headers = (["image"] if several else []) + ["class", "probability"]
         files = []
         if out is not None:
-            files.append(write_json_atomic(Path(out) / "predictions.json",
+            files.append(write_json_atomic(Path(out) / PREDICTIONS_FILE,
                                            {k: [{"class": c, "probability": p} for c, p in v]
                                             for k, v in results.items()}))  # fmt: skip
         return Predictions(results, text_table(headers, rows, align="l" * several + "lr"), files)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from convforge.atomic import write_json_atomic
+from convforge.atomic import write_atomic, write_json_atomic
 from convforge.data.image_file import read_image
 from convforge.data.letterbox import LetterboxGeometry, letterbox, to_rgb
 from convforge.errors import ConvforgeError
@@ -19,6 +19,7 @@ from convforge.tasks.base import output_names
 from convforge.tasks.detect.boxes import non_max_suppression
 
 TASK = "detect"
+DETECTIONS_FILE = "detections.json"
 
 
 @dataclass
@@ -94,13 +95,11 @@ def write_detections(results: dict[str, list[Detection]], out: Path) -> list[Pat
     """``<out>/<name>.png`` per image with its boxes drawn, and ``<out>/detections.json``; returns the files."""
     from torchvision.io import write_png
 
-    out.mkdir(parents=True, exist_ok=True)
     files = []
     for path, name in output_names(list(results), ".png").items():
-        target = out / name
-        write_png(draw_detections(read_image(path), results[path]), str(target))
-        files.append(target)
-    files.append(write_json_atomic(out / "detections.json", {k: [asdict(d) for d in v] for k, v in results.items()}))
+        drawn = draw_detections(read_image(path), results[path])
+        files.append(write_atomic(out / name, lambda tmp, drawn=drawn: write_png(drawn, str(tmp))))
+    files.append(write_json_atomic(out / DETECTIONS_FILE, {k: [asdict(d) for d in v] for k, v in results.items()}))
     return files
 
 

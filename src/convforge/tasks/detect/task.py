@@ -19,13 +19,15 @@ from torch import nn
 from convforge.data.detection_loader import Augmentation, DetectionLoader
 from convforge.data.yolo_detection import load_detection_split
 from convforge.errors import ConvforgeError
-from convforge.field_checks import check_bools, check_ints, check_range, is_number, rejected
+from convforge.field_checks import check_bools, check_image_size, check_range, is_number, rejected
 from convforge.nn.detect_head import DetectHead
-from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples
+from convforge.output_files import check_output_files, fresh_folder
+from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples, output_names
 from convforge.tasks.detect.boxes import non_max_suppression
 from convforge.tasks.detect.coco_map import MeanAveragePrecision
 from convforge.tasks.detect.loss import DetectionLoss
 from convforge.tasks.detect.predict import (
+    DETECTIONS_FILE,
     TASK,
     detect_in_image,
     detections_table,
@@ -61,7 +63,7 @@ class DetectSettings(TaskSettings):
     dfl_gain: float = 1.5
 
     def validate(self, epochs: int) -> None:
-        check_ints(self, "image_size")
+        check_image_size(self)
         if self.image_size % 32:
             raise rejected("image_size", self.image_size, "use a multiple of 32 for detection (the head's coarsest "
                                                           "stride)")  # fmt: skip
@@ -211,11 +213,14 @@ class DetectionTask:
         return detect_in_image(trained, image, conf, iou, max_det)
 
     def predict_files(self, trained: Any, paths: list[Path], out: Path | None = None, conf: float = 0.25,
-                      iou: float = 0.7, max_det: int = 300) -> Predictions:  # fmt: skip
-        """Detect in every image; write the drawn images and ``detections.json`` into ``out`` (default:
-        ``<run>/predict``)."""
+                      iou: float = 0.7, max_det: int = 300, overwrite: bool = False) -> Predictions:  # fmt: skip
+        """Detect in every image; write the drawn images and ``detections.json`` into ``out`` (default: a fresh
+        ``<run>/predict`` folder); an existing file there is replaced only with ``overwrite``."""
         from convforge.data.image_file import read_image
 
+        out = Path(out) if out is not None else fresh_folder(trained.run_dir / "predict")
+        check_output_files(out, [*output_names([str(p) for p in paths], ".png").values(), DETECTIONS_FILE],
+                           overwrite)  # fmt: skip
         results = {str(path): self.predict(trained, read_image(path), conf, iou, max_det) for path in paths}
-        files = write_detections(results, Path(out) if out is not None else trained.run_dir / "predict")
+        files = write_detections(results, out)
         return Predictions(results, detections_table(results), files)

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import torch
 
+from convforge.atomic import write_atomic
 from convforge.data.color import rgb_to_ycbcr, ycbcr_to_rgb
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
 from convforge.errors import ConvforgeError
+from convforge.output_files import check_output_file
 from convforge.runs.loading import TrainedModel, trained_model
 
 TASK = "sr"
@@ -33,10 +35,9 @@ def write_image(image: torch.Tensor, path: str | Path) -> Path:
     from torchvision.io import write_jpeg, write_png
 
     path = writable_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
-    (write_png if path.suffix.lower() == ".png" else write_jpeg)(pixels, str(path))
-    return path
+    writer = write_png if path.suffix.lower() == ".png" else write_jpeg
+    return write_atomic(path, lambda tmp: writer(pixels, str(tmp)))
 
 
 @torch.no_grad()
@@ -54,9 +55,11 @@ def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> t
     return ycbcr_to_rgb(torch.cat([luma, chroma])).clamp(0, 1)
 
 
-def upscale(checkpoint: str | Path | TrainedModel, source: str | Path, target: str | Path) -> Path:
-    """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``."""
-    writable_path(target)
+def upscale(checkpoint: str | Path | TrainedModel, source: str | Path, target: str | Path,
+            overwrite: bool = False) -> Path:  # fmt: skip
+    """Enlarge the image file ``source`` with a trained SR run or checkpoint and write it to ``target``; an
+    existing file there is replaced only with ``overwrite``, and never a checkpoint."""
+    check_output_file(writable_path(target), overwrite)
     trained = trained_model(checkpoint, TASK)
     scale = int(trained.config["recipe"]["scale"])
     return write_image(upscale_tensor(trained.model.float().eval(), read_image(source), scale), target)
