@@ -57,7 +57,7 @@ def test_models_prints_a_table_with_published_figures():
 
 def test_models_with_no_match_says_so():
     run = convforge("models", "nothing_like_this*")
-    assert run.returncode == 1 and "no registered model matches" in run.stdout
+    assert run.returncode == 1 and "no model matches" in run.stdout
 
 
 def test_profile_timm_model_with_latency_prints_a_readable_table():

@@ -162,6 +162,16 @@ def run_capped(*args: str, cwd=None) -> subprocess.CompletedProcess:
                           preexec_fn=cap, cwd=cwd, check=False)  # fmt: skip
 
 
+def run_memory_case(capped: bool, *args: str) -> tuple[int, str]:
+    """``convforge ARGS``: exit status and stderr; a case that could exhaust memory runs as a program under the
+    address-space cap, the others in this process."""
+    if capped:
+        done = run_capped(*args)
+        return done.returncode, done.stderr
+    code, _, err = run_cli(*args)
+    return code, err
+
+
 def png_header(width: int, height: int) -> bytes:
     """The first bytes of a greyscale PNG of ``width``×``height``, with an empty image stream (a few dozen bytes)."""
     import struct
@@ -388,7 +398,7 @@ def test_resume_after_an_edited_configuration_is_one_sentence_and_keeps_the_run(
     config_file = tiny_run / "config.yaml"
     original = config_file.read_text()
     for edit, words in (
-        (lambda c: c["model_kwargs"].update(num_classes=7), ["do not fit the model", "num_classes"]),
+        (lambda c: c["model_kwargs"].update(num_classes=12), ["do not fit the model", "num_classes"]),
         (lambda c: c["recipe"].update(opt="adamw"), ["optimiser state", "does not fit"]),
     ):
         config = yaml.safe_load(original)
@@ -571,3 +581,99 @@ def test_export_without_the_onnx_package_names_the_install_command(tiny_run, mon
     code, _, err = run_cli("export", str(tiny_run))
     assert_one_sentence(code, err, "not installed", "pip install")
     assert snapshot(tiny_run) == before
+
+
+def test_outputs_never_replace_a_device_a_pipe_or_a_runs_own_files(tiny_run, tmp_path):
+    pipe = tmp_path / "pipe.onnx"
+    os.mkfifo(pipe)
+    code, _, err = run_cli("export", str(tiny_run), "--out", str(pipe), "--overwrite")
+    assert_one_sentence(code, err, "not a regular file")
+    assert pipe.is_fifo()
+    before = snapshot(tiny_run)
+    code, _, err = run_cli("export", str(tiny_run), "--out", str(tiny_run / "config.yaml"), "--overwrite")
+    assert_one_sentence(code, err, "part of the run")
+    notes = tmp_path / "notes.png"
+    notes.write_text("my notes, named .png")
+    code, _, err = run_cli("profile", "resnet20", "--plot", str(notes))
+    assert_one_sentence(code, err, "not a PNG picture")
+    assert snapshot(tiny_run) == before and notes.read_text() == "my notes, named .png"
+
+
+@pytest.mark.parametrize("project", ["/tmp/escaped-by-recipe", "../escaped-by-recipe"])
+def test_a_recipe_file_cannot_send_a_run_outside_the_current_folder(tmp_path, monkeypatch, project):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipe.yaml").write_text(f"project: {project}\n")
+    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--recipe", "recipe.yaml")
+    assert_one_sentence(code, err, "recipe.yaml", "--project")
+    assert not Path("/tmp/escaped-by-recipe").exists() and not (tmp_path.parent / "escaped-by-recipe").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (None, ["not UTF-8"]),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", ["too deeply"]),
+        ("in_channels: 3\ndivisor: 0\nlayers:\n  - [-1, 1, Conv, [16, 3, 1]]\n", ["divisor = 0"]),
+        ("in_channels: 3\nwidth: -1\nlayers:\n  - [-1, 1, Conv, [16, 3, 1]]\n", ["width = -1"]),
+        ("in_channels: 3\ninput_size: [1, 100000, 100000]\nlayers:\n  - [-1, 1, Conv, [16, 3, 1]]\n",
+         ["input_size"]),
+        ("in_channels: 3\nlayers:\n  - [-1, 1, Conv, [-16, 3, 1]]\n", ["row 0 (args)", "-16 output channels"]),
+        ("in_channels: 3\nlayers:\n  - [-1, 1, Conv, [16, 0, 2]]\n", ["row 0 (args)", "empty weight"]),
+        ("in_channels: 3\nlayers:\n" + "  - [-1, 1000, Conv, [16, 3, 1]]\n" * 1000, ["1,000,000 blocks"]),
+    ],
+    ids=["binary", "deep", "divisor", "width", "input-size", "negative-channels", "zero-kernel", "many-blocks"],
+)  # fmt: skip
+def test_a_spec_out_of_range_is_one_sentence_before_anything_is_built(tmp_path, request, text, words):
+    spec = tmp_path / "net.yaml"
+    spec.write_bytes(bytes(range(128, 256)) * 8 if text is None else text.encode())
+    code, err = run_memory_case(request.node.callspec.id in ("input-size", "many-blocks"), "profile", str(spec))
+    assert_one_sentence(code, err, *words)
+
+
+@pytest.mark.parametrize("args", [["simplenet_cifar_310k", "--set", "width=60"],
+                                  ["resnet20", "--set", "num_classes=1000000000"]])  # fmt: skip
+def test_settings_that_would_build_a_huge_registered_model_are_refused_before_building(args):
+    done = run_capped("profile", *args)
+    assert_one_sentence(done.returncode, done.stderr, "over the limit", "CONVFORGE_MAX_PARAMETERS")
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"input_size": [1, 100000, 100000]}, ["input size"]),
+        ({"input_size": "x"}, ["input size"]),
+        ({"mean": []}, ["normalisation"]),
+        ({"std": [0.0]}, ["normalisation"]),
+        ({"mean": [float("nan")]}, ["normalisation"]),
+        ({"classes": "abc"}, ["class names"]),
+        ({"recipe": {"task": "teleport"}}, ["the task 'teleport'"]),
+    ],
+    ids=["huge-input", "text-input", "no-mean", "zero-std", "nan-mean", "text-classes", "unknown-task"],
+)  # fmt: skip
+def test_a_checkpoints_record_is_checked_before_inference_reads_it(tiny_run, tmp_path, request, changes, words):
+    edit_checkpoint_meta(tiny_run / "checkpoints" / "best", **changes)
+    image = write_png_file(tmp_path / "shoe.png")
+    code, err = run_memory_case(request.node.callspec.id == "huge-input", "predict", str(tiny_run), str(image))
+    assert_one_sentence(code, err, "best.safetensors", *words)
+
+
+def test_a_class_count_below_the_datas_is_refused_before_training(tmp_path):
+    code, _, err = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--set", "num_classes=3",
+                           "--project", str(tmp_path))  # fmt: skip
+    assert_one_sentence(code, err, "num_classes=3", "at least 10")
+
+
+def test_an_image_named_twice_is_predicted_once_and_kept(sr_run, tmp_path):
+    image = write_png_file(tmp_path / "x.png")
+    out = tmp_path / "out"
+    code, _, err = run_cli("predict", str(sr_run), str(image), str(image), str(tmp_path / "." / "x.png"), "--out",
+                           str(out))  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["x.png"]
+
+
+def test_quantize_takes_a_run_named_relative_to_the_current_folder(tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run.parent)
+    code, _, err = run_cli("quantize", tiny_run.name, "--calib", "16", "--no-eval", "--no-latency", "--quiet")
+    assert code == 0, err
+    assert (tiny_run / "model.int8.onnx").is_file()

@@ -83,3 +83,18 @@ def test_cifar_vgg16_has_thirteen_convs_and_a_single_linear_head():
 def test_plain_stack_rejects_strides_on_pools():
     with pytest.raises(ConvforgeError, match="not conv units"):
         PlainConvStack("32 p 64", strides={1: 2})
+
+
+def test_a_fresh_resnet20_starts_near_the_loss_of_a_uniform_guess():
+    """A new classifier's first loss is about ln(classes): its initial logits are small, as timm's and
+    torchvision's are, so the first steps are not spent shrinking them."""
+    import math
+
+    from convforge.data import load_dataset
+
+    data = load_dataset("fashion-mnist", "train").subset(128)
+    x = (data.images.float().div(255) - data.mean[0]) / data.std[0]
+    model = convforge.create_model("resnet20", num_classes=10, in_chans=1).train()
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(model(x), data.labels)
+    assert abs(float(loss) - math.log(10)) < 0.5, float(loss)

@@ -28,6 +28,11 @@ _PUBLIC = {
         "convforge.surgery",
     ),
     "detect": "convforge.tasks.detect",
+    "compare_models": "convforge.experiments",
+    "explain_file": "convforge.explain.image_file",
+    "list_runs": "convforge.runs.run_listing",
+    "model_rows": "convforge.model_table",
+    "run_study": "convforge.experiments.deep_vs_shallow",
     "upscale": "convforge.tasks.sr",
 }
 

@@ -48,6 +48,7 @@ def check_bools(owner: Any, *names: str) -> None:
             raise rejected(name, getattr(owner, name), "use true or false")
 
 
+MAX_INPUT_ELEMENTS = 3 * 8192 * 8192  # values in one input sample: 0.75 GiB of FP32, before any activation
 MAX_IMAGE_SIZE = 8192  # the largest side of an input image (3x8192x8192 is 0.75 GiB of FP32, before activations)
 
 

@@ -28,7 +28,14 @@ def load_yaml(path: str | Path) -> Any:
     if size > MAX_YAML_BYTES:
         raise yaml.YAMLError(f"the file is {size / 2**20:.1f} MiB, more than the {MAX_YAML_BYTES // 2**20} MiB a "
                              "convforge YAML may be")  # fmt: skip
-    return yaml.load(path.read_text(), Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise yaml.YAMLError(f"the file is not UTF-8 text (byte {err.start} cannot be decoded)") from err
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError as err:
+        raise yaml.YAMLError("the file nests lists or mappings too deeply to be a convforge YAML") from err
 
 
 def yaml_error_sentence(err: BaseException) -> str:

@@ -16,6 +16,8 @@ from pathlib import Path
 from convforge.errors import ConvforgeError
 
 CHECKPOINT_FOLDER = "checkpoints"
+RUN_RECORDS = ("config.yaml", "metrics.csv", "profile.json", "structure.json", ".lock")  # a run's own files
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_checkpoint_place(path: Path) -> bool:
@@ -30,6 +32,11 @@ def check_output_file(target: Path, overwrite: bool, replaceable: Callable[[Path
         raise ConvforgeError(f"{target} is a folder; name the file to write")
     if is_checkpoint_place(target):
         raise ConvforgeError(f"{target} is where checkpoints live; write to another file")
+    if target.name in RUN_RECORDS and (target.parent / "config.yaml").is_file():
+        raise ConvforgeError(f"{target} is part of the run in {target.parent}; write to another file")
+    if (target.exists() or target.is_symlink()) and not target.is_file():
+        raise ConvforgeError(f"{target} is not a regular file (a device, a pipe or a broken link); name a file to "
+                             "write")  # fmt: skip
     if target.exists() and not overwrite and not (replaceable is not None and replaceable(target)):
         raise ConvforgeError(f"{target} exists; pass --overwrite to replace it, or name another file")
 
@@ -43,6 +50,27 @@ def check_output_files(folder: Path, names: Iterable[str], overwrite: bool) -> N
         raise ConvforgeError(f"{folder} is where checkpoints live; write into another folder")
     for name in names:
         check_output_file(folder / name, overwrite)
+
+
+def check_picture_path(target: Path, option: str) -> None:
+    """A PNG file a user named for a picture (``--plot``): its folder must exist (a typo must not create folders
+    elsewhere), its name must end in .png, and only an earlier PNG there is replaced."""
+    if target.suffix.lower() != ".png":
+        raise ConvforgeError(f"{option} {target}: name a .png file")
+    if not target.parent.is_dir():
+        raise ConvforgeError(f"{option} {target}: the folder {target.parent} does not exist; create it first or name "
+                             "a file in an existing folder")  # fmt: skip
+    check_output_file(target, overwrite=True)
+    if target.exists() and not _is_png(target):
+        raise ConvforgeError(f"{option} {target}: the file exists and is not a PNG picture; name another file")
+
+
+def _is_png(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+    except OSError:
+        return False
 
 
 def fresh_folder(base: Path) -> Path:

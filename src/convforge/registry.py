@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from torch import nn
 from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
 from convforge.model_origin import Origin, set_origin
 from convforge.spec import Spec, build_spec, is_spec_path
+from convforge.spec.model import max_spec_parameters
 from convforge.task_names import current_task_name
 
 TIMM_PREFIX = "timm:"
@@ -164,7 +166,26 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     if is_spec_path(name):
         spec = Spec.load(name)  # the file is read once, and the network keeps what it read
         return set_origin(build_spec(spec, **overrides), Origin(name, given, spec=spec.to_dict()))
+    if overrides:  # settings can make a registered model of any size: count it before building it for real
+        _check_size(name, dict(overrides))
     return set_origin(_create(name, overrides), Origin(name, given))
+
+
+def _check_size(name: str, overrides: dict[str, Any]) -> None:
+    """Refuse ``name`` with ``overrides`` above the parameter limit, counted on the meta device."""
+    import torch
+
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            count = sum(p.numel() for p in _create(name, dict(overrides)).parameters())
+    except (ConvforgeError, TypeError, ValueError, RuntimeError, NotImplementedError):
+        return  # the real build below says what is wrong
+    limit = max_spec_parameters()
+    if count > limit:
+        shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+        raise ConvforgeError(f"{name} with {shown} would hold {count:,} parameters, over the limit of {limit:,} (set "
+                             "CONVFORGE_MAX_PARAMETERS to raise it)")  # fmt: skip
 
 
 def _spec_info(name: str, spec: Spec) -> ModelInfo:

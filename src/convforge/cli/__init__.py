@@ -18,12 +18,15 @@ from convforge.cli import (
     profile_command,
     prune_command,
     quantize_command,
+    runs_command,
     search_command,
     study_command,
     train_command,
     upscale_command,
 )
 from convforge.errors import ConvforgeError
+from convforge.progress_bars import draw_only_on_a_terminal
+from convforge.warning_lines import show_warnings_as_lines
 
 COMMANDS = (
     models_command,
@@ -31,6 +34,7 @@ COMMANDS = (
     train_command,
     eval_command,
     predict_command,
+    runs_command,
     compare_command,
     study_command,
     explain_command,
@@ -65,8 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), "")  # the only top-level options are flags
-    args = build_parser(command).parse_args(argv)
-    debug = args.debug or os.environ.get("CONVFORGE_DEBUG", "") not in ("", "0")
+    debug = "--debug" in argv or os.environ.get("CONVFORGE_DEBUG", "") not in ("", "0")
+    draw_only_on_a_terminal()
+    show_warnings_as_lines()
+    try:
+        args = build_parser(command).parse_args(argv)
+    except ConvforgeError as err:  # an option's value refused while parsing (--data-root that does not exist)
+        if debug:
+            raise
+        print(f"convforge {command}: error: {error_sentence(err)}".replace("  ", " "), file=sys.stderr)
+        return 2
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

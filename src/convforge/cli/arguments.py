@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 from convforge.errors import ConvforgeError
+from convforge.field_checks import MAX_INPUT_ELEMENTS
 from convforge.overrides import parse_overrides
 
-__all__ = ["parse_count", "parse_input_size", "parse_overrides"]
+__all__ = ["existing_folder", "parse_count", "parse_input_size", "parse_overrides"]
 
 _PREFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
@@ -26,7 +27,15 @@ def parse_count(text: str, option: str = "") -> int:
     return int(round(value))
 
 
-MAX_INPUT_ELEMENTS = 3 * 8192 * 8192  # per example: 0.75 GiB of FP32 input, before any activation
+def existing_folder(text: str) -> str:
+    """``--data-root``: a folder that exists (a typo must not send convforge looking for the data elsewhere)."""
+    from pathlib import Path
+
+    if not Path(text).is_dir():
+        what = "is a file, not a folder" if Path(text).exists() else "does not exist"
+        raise ConvforgeError(f"--data-root {text} {what}; name the folder holding the dataset, or leave the option "
+                             "out to search $CONVFORGE_DATA and the usual places")  # fmt: skip
+    return text
 
 
 def parse_input_size(text: str) -> tuple[int, ...]:

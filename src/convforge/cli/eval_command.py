@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from convforge.cli.arguments import existing_folder
 from convforge.tables import format_metric
 
 NAME = "eval"
@@ -20,10 +21,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--data", help="dataset, or several separated by commas, e.g. set5,set14 (default: the one it was trained on)"
     )
-    parser.add_argument("--data-root")
+    parser.add_argument("--data-root", type=existing_folder)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--val-subset", type=int, default=0,
                         help="score a seeded random subset of this many examples (default 0: all)")  # fmt: skip
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: cpu; ONNX files run on the CPU)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
     parser.set_defaults(run=run)
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         for source in sources:
             metrics = evaluate(source, name, data_root=args.data_root, batch_size=args.batch,
-                               use_ema=not args.no_ema, val_subset=args.val_subset)  # fmt: skip
+                               use_ema=not args.no_ema, val_subset=args.val_subset, device=args.device)  # fmt: skip
             shown = "  ".join(f"{k} {format_metric(k, v)}" for k, v in metrics.items() if k != "count")
             prefix = f"{name}: " if len(names) > 1 else ""
             label = f"{_label(source)}: " if len(sources) > 1 else ""

@@ -17,7 +17,9 @@ def add_parser(subparsers) -> None:
         "images into --out.",
     )
     parser.add_argument("checkpoint", help="a run directory or a .safetensors checkpoint")
-    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG)")
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...), folders of them, or glob patterns "
+                        "('photos/*.jpg')")  # fmt: skip
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--out", help="folder for what the task writes (default: <run>/predict for detectors and "
                         "super-resolution; classifiers write predictions.json only when given)")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace files an earlier prediction left in --out")
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from convforge.engine.predict import predict_files
 
     options = {"top_k": args.top_k, "conf": args.conf, "iou": args.iou, "max_det": args.max_det}
-    result = predict_files(args.checkpoint, args.images, args.out, overwrite=args.overwrite,
+    result = predict_files(args.checkpoint, args.images, args.out, overwrite=args.overwrite, device=args.device,
                            **{k: v for k, v in options.items() if v is not None})  # fmt: skip
     print(result.table)
     if result.files:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from convforge.cli.arguments import parse_input_size, parse_overrides
 from convforge.errors import ConvforgeError
+from convforge.field_checks import MAX_INPUT_ELEMENTS
+from convforge.output_files import check_picture_path
 
 NAME = "profile"
+MAX_RUNS = 100_000  # timed runs of --latency
 HELP = "count parameters and MACs, and measure memory and latency"
 
 
@@ -59,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConvforgeError(f"--{option} must be a positive integer, got {value}")
     if args.warmup < 0:
         raise ConvforgeError(f"--warmup must be zero or more, got {args.warmup}")
+    if args.depth is not None and args.depth < 0:
+        raise ConvforgeError(f"--depth must be 0 (the model alone) or more, got {args.depth}")
+    if args.plot:
+        check_picture_path(Path(args.plot), "--plot")
     overrides = parse_overrides(args.set)
     if Path(args.model).suffix.lower() == ".onnx":
         return _profile_onnx(args)
@@ -71,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
         model = create_model(args.model, **overrides)
+    batch_values = (args.batch or 1) * math.prod(size)
+    if batch_values > MAX_INPUT_ELEMENTS:
+        shape = "x".join(map(str, size))
+        raise ConvforgeError(f"--batch {args.batch} of {shape} inputs is {batch_values:,} values, more than the "
+                             f"{MAX_INPUT_ELEMENTS:,} convforge profiles at once; lower --batch")  # fmt: skip
+    if args.runs is not None and args.runs > MAX_RUNS:
+        raise ConvforgeError(f"--runs {args.runs} is more than the {MAX_RUNS:,} latency runs convforge times")
     result = profile(
         model,
         size,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from convforge.cli.arguments import existing_folder
 from convforge.errors import ConvforgeError
 
 NAME = "prune"
@@ -60,7 +61,7 @@ def add_parser(subparsers) -> None:
         default=1000,
         help="--sensitivity: score on this many test examples (0 = all; default 1000)",
     )
-    parser.add_argument("--data-root", help="folder holding the run's dataset")
+    parser.add_argument("--data-root", type=existing_folder, help="folder holding the run's dataset")
     parser.add_argument("--name", help="name of the new run (default: <run>-pruned)")
     parser.add_argument("--project", help="folder of run directories (default: the run's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

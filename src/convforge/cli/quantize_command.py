@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from convforge.cli.arguments import existing_folder
+
 NAME = "quantize"
 HELP = "quantise a trained run to INT8 (onnxruntime) and measure accuracy and speed"
 
@@ -36,7 +38,7 @@ def add_parser(subparsers) -> None:
                         "(top-1 points, PSNR dB, or mAP on the 0–1 scale)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration draw (default 0)")
     parser.add_argument("--data", help="data to score on (default: the run's evaluation data)")
-    parser.add_argument("--data-root")
+    parser.add_argument("--data-root", type=existing_folder)
     parser.add_argument("--val-subset", type=int, default=0,
                         help="score on this many examples of the evaluation data (default 0: all)")  # fmt: skip
     parser.add_argument("--batch", type=int, default=256, help="evaluation batch size (default 256)")

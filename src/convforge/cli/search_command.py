@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.cli.arguments import parse_count
+from convforge.cli.arguments import existing_folder, parse_count
 from convforge.tables import human_count
 
 NAME = "search"
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("space", help="search space YAML (stem, stages with choices, head)")
     parser.add_argument("--data", default="fashion-mnist", help="dataset to train and validate on")
-    parser.add_argument("--data-root", help="folder holding the dataset")
+    parser.add_argument("--data-root", type=existing_folder, help="folder holding the dataset")
     parser.add_argument("--trials", type=int, default=40, help="finished trials (trained or pruned), default 40")
     parser.add_argument("--sampler", choices=SAMPLERS, default="nsga2",
                         help="nsga2 (accuracy and MACs), tpe (accuracy) or random (default nsga2)")  # fmt: skip

@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from convforge.cli.arguments import existing_folder
+
 NAME = "study"
 HELP = "run a paper's study (a resumable sweep of trainings) and print its report"
 
@@ -28,7 +30,7 @@ def add_parser(subparsers) -> None:
     )
     deep.add_argument("--grid", default="small", help=f"{', '.join(GRIDS)} or a YAML grid file (default: small)")
     deep.add_argument("--data", default=None, help="comma-separated dataset names (default: the grid's)")
-    deep.add_argument("--data-root", default=None, help="where to look for the datasets first")
+    deep.add_argument("--data-root", type=existing_folder, default=None, help="where to look for the datasets first")
     deep.add_argument("--workers", type=int, default=2,
                       help="worker processes on this machine (default: 2; 1 trains in this process)")  # fmt: skip
     deep.add_argument("--out", default=None, help="study folder (default: runs/studies/deep-vs-shallow-GRID)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from convforge.cli.arguments import parse_overrides
+from convforge.cli.arguments import existing_folder, parse_overrides
 from convforge.errors import ConvforgeError
 from convforge.tables import format_metric
 
@@ -16,7 +16,7 @@ RECIPE_OPTIONS = {
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
     "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
-    "val_data": "val_data",
+    "val_data": "val_data", "patience": "patience",
 }  # fmt: skip
 
 
@@ -45,16 +45,20 @@ def add_parser(subparsers) -> None:
 def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     """The recipe options shared by ``train`` and ``compare``."""
     from convforge.engine.recipe import OPTIMIZERS, SCHEDULES
-    from convforge.tasks import TASKS
+    from convforge.task_names import TASK_NAMES
 
     parser.add_argument(
         "--data",
         help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory; "
         "sr: t91, set5, set14 or a folder of images; detect: a dataset YAML (e.g. coco128.yaml)",
     )
-    parser.add_argument("--data-root", help="folder holding the dataset (else $CONVFORGE_DATA, system locations)")
     parser.add_argument(
-        "--task", choices=list(TASKS), help="classify, sr (super-resolution of luma) or detect (default: the model's)"
+        "--data-root", type=existing_folder, help="folder holding the dataset (else $CONVFORGE_DATA, system locations)"
+    )
+    parser.add_argument(
+        "--task",
+        choices=list(TASK_NAMES),
+        help="classify, sr (super-resolution of luma) or detect (default: the model's)",
     )
     parser.add_argument("--scale", type=int, help="sr: upscaling factor (default 2)")
     parser.add_argument("--patch-size", type=int, help="sr: LR training patch side in pixels (default 32)")
@@ -68,6 +72,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, help="warm-up epochs")
     parser.add_argument("--wd", type=float, help="weight decay")
     parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score "
+                        "(default 0: train every epoch)")  # fmt: skip
     parser.add_argument("--ema", type=float, help="EMA decay of weights, e.g. 0.999 (0 = off)")
     parser.add_argument("--grad-clip", type=float, help="max global gradient norm (0 = off)")
     parser.add_argument("--seed", type=int)

@@ -32,6 +32,7 @@ from convforge.compress.pruning_target import PruneTarget, measurer
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.model_origin import origin_of, set_origin
 from convforge.model_outputs import output_shapes
+from convforge.progress_bars import hidden
 from convforge.runs.checkpoint import save_checkpoint
 from convforge.runs.structure import Structure, structure_of
 from convforge.tables import human_count, text_table
@@ -278,7 +279,7 @@ def _prune_to(model: nn.Module, current: float, example: torch.Tensor, goal: flo
     lo, hi = 0.0, settings.max_layer_ratio
     ratio = min(max(1 - math.sqrt(goal / current), 0.01), hi)  # MACs shrink about as the square of the widths
     best: tuple[float, nn.Module, float] | None = None
-    bar = tqdm(range(SEARCH_STEPS), desc=desc, unit="try", leave=False, disable=not progress)
+    bar = tqdm(range(SEARCH_STEPS), desc=desc, unit="try", leave=False, disable=hidden(progress))
     for _ in bar:
         candidate = _prune_copy(model, example, ratio, settings)
         value = measure(candidate)

@@ -44,6 +44,7 @@ from convforge.compress.onnx_graph import (
 from convforge.compress.quantization_error import LayerError, layer_errors
 from convforge.compress.speed_comparison import SpeedComparison, check_timed_input, compare_speed
 from convforge.errors import ConvforgeError, InvalidValueError
+from convforge.progress_bars import hidden
 from convforge.runs.loading import TrainedModel, trained_model
 from convforge.runs.onnx_model import is_onnx_path, write_metadata
 from convforge.tables import format_metric, text_table
@@ -230,15 +231,16 @@ def _pre_process(source: Path, target: Path) -> None:
     symbolic shape inference cannot follow the graph (LeYOLO's), the rest is done without it. Unnamed nodes are
     named."""
     q = _quantiser()
+    source, target = source.resolve(), target.resolve()  # before the working directory changes
     here = os.getcwd()
     os.chdir(target.parent)  # the symbolic shape inference leaves scratch files in the working directory
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                q.quant_pre_process(str(source.resolve()), str(target.resolve()))
+                q.quant_pre_process(str(source), str(target))
             except Exception:  # noqa: BLE001 - onnxruntime raises a bare Exception for incomplete shape inference
-                q.quant_pre_process(str(source.resolve()), str(target.resolve()), skip_symbolic_shape=True)
+                q.quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
     finally:
         os.chdir(here)
     import onnx
@@ -281,7 +283,7 @@ def fewest_fp32_layers(tolerance: float, errors: list[LayerError], score: Callab
     the count until it holds, then bisecting. Returns them and every try (its labels and score)."""
     ranked = [e for e in sorted(errors, key=lambda e: -e.lost_db) if e.int8 and e.node not in fixed]
     tries: list[dict[str, Any]] = []
-    bar = tqdm(desc="auto-exclude", unit="try", disable=not progress, leave=False)
+    bar = tqdm(desc="auto-exclude", unit="try", disable=hidden(progress), leave=False)
 
     def holds(k: int) -> bool:
         value = score([*fixed, *(e.node for e in ranked[:k])])

@@ -28,6 +28,7 @@ from convforge.compress.onnx_graph import (
     module_path,
     producers_of,
 )
+from convforge.progress_bars import hidden
 from convforge.runs.onnx_model import inference_session
 
 SQNR_CAP_DB = 100.0  # beyond this a tensor is as good as exact
@@ -154,7 +155,7 @@ def layer_errors(fp32_path: str | Path, int8_path: str | Path, inputs: Sequence[
         candidate = inference_session(_with_outputs(int8, int8_names, Path(tmp), "int8.onnx"))
         feed_name = reference.get_inputs()[0].name
         chunks = [b[i : i + SQNR_BATCH] for b in inputs for i in range(0, len(b), SQNR_BATCH)]
-        for chunk in tqdm(chunks, desc="layer SQNR", unit="batch", disable=not progress, leave=False):
+        for chunk in tqdm(chunks, desc="layer SQNR", unit="batch", disable=hidden(progress), leave=False):
             want = reference.run(fp32_names, {feed_name: chunk})
             got = candidate.run(int8_names, {feed_name: chunk})
             for i in range(len(layers)):

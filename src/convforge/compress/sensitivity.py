@@ -16,6 +16,7 @@ from convforge.compress.module_paths import folded_layers, restore, use_module_p
 from convforge.compress.output_layers import output_layers
 from convforge.compress.pruning import PruningError
 from convforge.errors import InvalidValueError
+from convforge.progress_bars import hidden
 
 RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -53,7 +54,7 @@ def layer_sensitivity(
     criterion = build_importance(importance)
     curves: dict[str, list[tuple[float, float]]] = {}
     unscored: list[str] = []
-    bar = tqdm(total=len(roots) * len(ratios), desc="sensitivity", unit="prune", disable=not progress)
+    bar = tqdm(total=len(roots) * len(ratios), desc="sensitivity", unit="prune", disable=hidden(progress))
     for name in roots:
         curves[name] = []
         for ratio in ratios:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from convforge.errors import InvalidValueError
 from convforge.profiler.cpu_features import int8_dot_product
 from convforge.profiler.latency import measure_latency
+from convforge.progress_bars import hidden
 from convforge.runs.onnx_model import OnnxModel
 from convforge.tables import text_table
 
@@ -106,7 +107,7 @@ def compare_speed(variants: dict[str, nn.Module | str | Path], input_size: Seque
     threads = threads or torch.get_num_threads()
     models = {name: (OnnxModel(v, threads) if isinstance(v, (str, Path)) else v.eval()) for name, v in variants.items()}
     rows = []
-    steps = tqdm(total=len(batches) * rounds * len(models), desc="latency", unit="run", disable=not progress,
+    steps = tqdm(total=len(batches) * rounds * len(models), desc="latency", unit="run", disable=hidden(progress),
                  leave=False)  # fmt: skip
     for batch in batches:
         x = torch.rand(batch, *input_size)

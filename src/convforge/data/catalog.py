@@ -20,6 +20,7 @@ import torch
 from convforge.data import roots
 from convforge.data.cifar import read_cifar
 from convforge.data.idx import read_idx
+from convforge.data.subset import seeded_indices
 from convforge.errors import ConvforgeError, InvalidValueError
 
 SPLITS = ("train", "test")
@@ -55,7 +56,7 @@ class ImageTensors:
         """A random subset of ``count`` examples (all if ``count`` >= the size), same seed, same subset."""
         if count >= len(self):
             return self
-        index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:count]
+        index = torch.tensor(seeded_indices(len(self), count, seed))
         return ImageTensors(self.name, self.split, self.images[index], self.labels[index], self.classes,
                             self.source, self.mean, self.std)  # fmt: skip
 
@@ -206,6 +207,9 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     The mean and std (0–1 scale) are those of the training split.
     """
     key = name.lower()
+    if key not in SPECS and Path(name).is_dir():
+        raise InvalidValueError(f"{name} is a folder, but not an image-folder dataset: convforge reads "
+                                f"{name}/train/<class>/<images> and {name}/val/<class>/<images>")  # fmt: skip
     if key not in SPECS:
         raise InvalidValueError(
             f"unknown dataset {name!r}; known names are {', '.join(NAMES)}, or give the path of an ImageFolder "

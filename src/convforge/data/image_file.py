@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,15 @@ def _through_pil(path: Path) -> torch.Tensor:
         return torch.from_numpy(np.array(converted)).reshape(converted.height, converted.width, -1).permute(2, 0, 1)
 
 
+def decoder_reason(err: BaseException) -> str:
+    """The reason in a decoder's error, without the C++ function, source file and line torchvision prefixes it
+    with (``decode_png, /__w/vision/.../decode_png.cpp:79, Out of bound read``)."""
+    parts = [p.strip() for p in str(err).split(",")]
+    source = [i for i, p in enumerate(parts) if re.search(r"\.(cpp|cc|c|h)(:\d+)?$", p)]
+    kept = parts[source[-1] + 1 :] if source else parts  # the function and the source file come first
+    return ", ".join(kept) or "the file is not an image convforge can decode"
+
+
 def read_image(path: str | Path) -> torch.Tensor:
     """An image file (PNG, JPEG, BMP, ...) as a uint8 C×H×W tensor: grey or RGB, any alpha channel dropped.
 
@@ -102,7 +112,7 @@ def read_image(path: str | Path) -> torch.Tensor:
     try:
         image = decode_image(str(path), mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, ValueError, OSError) as err:
-        raise ImageReadError(f"could not read {path} as an image: {err}") from err
+        raise ImageReadError(f"could not read {path} as an image: {decoder_reason(err)}") from err
     if image.dtype == torch.uint16:
         image = image.to(torch.int32).add(128).div(257, rounding_mode="floor").to(torch.uint8)
     elif image.dtype != torch.uint8:

@@ -27,6 +27,7 @@ from convforge.data import roots
 from convforge.data.color import rgb_to_y
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
+from convforge.data.subset import seeded_indices
 from convforge.errors import ConvforgeError, InvalidValueError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -72,6 +73,12 @@ class SRImages:
 
     def __len__(self) -> int:
         return len(self.hr)
+
+    def subset(self, count: int, seed: int = 0) -> SRImages:
+        """``count`` of the images drawn with ``seed`` (all of them when ``count`` is 0)."""
+        keep = seeded_indices(len(self), count, seed)
+        return SRImages(self.name, self.scale, [self.hr[i] for i in keep], [self.lr[i] for i in keep],
+                        [self.files[i] for i in keep])  # fmt: skip
 
 
 def load_sr_images(data: str, scale: int, root: str | Path | None = None) -> SRImages:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from convforge.data import roots
+from convforge.data.subset import seeded_indices
 from convforge.errors import ConvforgeError
 from convforge.mapping_file import load_yaml, yaml_error_sentence
 
@@ -47,6 +48,12 @@ class DetectionDataset:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def subset(self, count: int, seed: int = 0) -> DetectionDataset:
+        """``count`` of the images (with their labels) drawn with ``seed``; all of them when ``count`` is 0."""
+        keep = seeded_indices(len(self), count, seed)
+        return DetectionDataset([self.images[i] for i in keep], [self.labels[i] for i in keep], self.names,
+                                self.source)  # fmt: skip
 
     @property
     def num_boxes(self) -> int:

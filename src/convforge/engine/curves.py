@@ -26,22 +26,37 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, title: str = "", p
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
     metric_keys = [k for k in columns if k.startswith("val_") and k != "val_loss" and k not in loss_parts]
+    units: dict[str, list[str]] = {}  # scores of one unit share an axis: PSNR in dB on the left, SSIM on the right
     for key in metric_keys:
-        ax_metric.plot(epochs, [r[key] for r in rows], "-o", label=key.replace("_", " "), markersize=3)
+        units.setdefault(METRIC_UNITS.get(key[4:], "").strip(), []).append(key)
+    axes = [ax_metric] + [ax_metric.twinx() for _ in list(units)[1:2]]
+    lines = []
+    for number, (ax, (unit, keys)) in enumerate(zip(axes, units.items())):
+        for key in keys:
+            color = f"C{metric_keys.index(key)}"
+            lines += ax.plot(epochs, [r[key] for r in rows], "-o" if number == 0 else "-^", color=color,
+                             label=key.replace("_", " "), markersize=3)  # fmt: skip
+        ax.set_ylabel(unit or "score")
+        ax.margins(y=0.15)  # room above the best point's label
     marked = primary if primary in metric_keys else (metric_keys[0] if metric_keys else None)
     if marked:
         best = max(rows, key=lambda r: r[marked])
-        ax_metric.annotate(format_metric(marked[4:], best[marked]), (best["epoch"], best[marked]),
+        marked_ax = next(ax for ax, keys in zip(axes, units.values()) if marked in keys)
+        marked_ax.annotate(format_metric(marked[4:], best[marked]), (best["epoch"], best[marked]),
                            textcoords="offset points", xytext=(0, 6), ha="center")  # fmt: skip
-    units = {METRIC_UNITS.get(k[4:], "").strip() for k in metric_keys}
     ax_metric.set_xlabel("epoch")
-    ax_metric.set_title(f"validation ({units.pop()})" if len(units) == 1 and "" not in units else "validation")
-    ax_metric.legend()
+    ax_metric.set_title("validation")
+    if lines:
+        ax_metric.legend(lines, [line.get_label() for line in lines], loc="lower right")
     ax_metric.grid(alpha=0.3)
     from matplotlib.ticker import MaxNLocator
 
     for ax in (ax_loss, ax_metric):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 12:  # every epoch a tick, and a lone epoch centred rather than among fractions
+            ax.set_xticks(epochs)
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     return save_figure(fig, path, dpi=100)

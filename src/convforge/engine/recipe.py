@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from convforge.engine.device_choice import check_device_name
 from convforge.errors import InvalidValueError
 from convforge.field_checks import check_bools, check_ints, check_numbers, check_path_component, rejected
 from convforge.mapping_file import read_mapping
@@ -21,6 +22,16 @@ from convforge.tasks import DEFAULT_TASK, TASKS, TaskSettings
 OPTIMIZERS = ("sgd", "adamw", "adadelta")
 SCHEDULES = ("cosine", "step", "onecycle", "constant")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 2e-3, "adadelta": 0.1}
+
+
+def _check_recipe_project(source: str | Path, project: Any) -> None:
+    """A recipe file passed around may name a project folder only below the one convforge runs in: a relative path
+    without ``..``. Another place is the user's own choice, with ``--project``."""
+    path = Path(str(project))
+    if not isinstance(project, str) or not project or path.is_absolute() or ".." in path.parts:
+        raise InvalidValueError(f"the recipe {source} sets project = {project!r}; a recipe file may name only a "
+                                "folder below the current one (e.g. runs/cifar), without '..': pass --project to "
+                                "write elsewhere")  # fmt: skip
 
 
 @dataclass
@@ -34,6 +45,7 @@ class Recipe:
     val_subset: int = 0  # 0 = the whole test split
     # optimisation
     epochs: int = 10
+    patience: int = 0  # stop when the validation score has not improved for this many epochs; 0 = never
     batch_size: int = 128
     opt: str = "sgd"
     lr: float | None = None  # None = the optimiser's default (DEFAULT_LR)
@@ -89,6 +101,8 @@ class Recipe:
         values: dict[str, Any] = {}
         if yaml_file is not None:
             values.update(read_mapping(yaml_file, "recipe", InvalidValueError))
+            if overrides.get("project") is None and "project" in values:
+                _check_recipe_project(yaml_file, values["project"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         defaults = dict(defaults or {})
         task = values.get("task", defaults.get("task", DEFAULT_TASK))
@@ -161,7 +175,7 @@ class Recipe:
         if self.name is not None:
             check_path_component("name", self.name)
         check_ints(self, "epochs", "batch_size")
-        check_ints(self, "train_subset", "val_subset", "seed", minimum=0)
+        check_ints(self, "train_subset", "val_subset", "seed", "patience", minimum=0)
         if self.lr is not None and not self.lr > 0:
             raise rejected("lr", self.lr, "use a positive number")
         for name in ("weight_decay", "grad_clip", "warmup_epochs", "momentum"):
@@ -179,8 +193,7 @@ class Recipe:
             raise rejected("gamma", self.gamma, "use a factor in (0, 1]")
         if any(not isinstance(m, int) or not 0 < m < self.epochs for m in self.milestones):
             raise rejected("milestones", self.milestones, f"use epochs between 1 and {self.epochs - 1}")
-        if self.device not in ("auto", "cpu") and not str(self.device).startswith("cuda"):
-            raise rejected("device", self.device, "use auto, cpu or cuda[:N]")
+        check_device_name(self.device)
         self.task_settings.validate(self.epochs)
 
     @property

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from convforge.atomic import write_atomic
 from convforge.engine.curves import plot_curves
+from convforge.engine.device_choice import resolve_device
 from convforge.engine.distributed import DistContext, broadcast_object, init_distributed, shutdown, sum_across_ranks
 from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
@@ -31,6 +32,7 @@ from convforge.model_origin import Origin, origin_of
 from convforge.model_outputs import output_shapes
 from convforge.models import ModelInfo, get_model_info, list_models, origin_info, rebuild
 from convforge.profiler import profile
+from convforge.progress_bars import hidden
 from convforge.runs.checkpoint import Checkpoint, load_checkpoint, optimizer_state, save_checkpoint
 from convforge.runs.loading import TrainedModel, build_model, load_trained, trained_model
 from convforge.runs.onnx_model import is_onnx_path, load_onnx
@@ -78,14 +80,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _device(recipe: Recipe, ctx: DistContext | None = None) -> torch.device:
-    if recipe.device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", ctx.local_rank if ctx else 0)
-        return torch.device("cpu")
-    return torch.device(recipe.device)
 
 
 def _uses_convolutions(model: nn.Module) -> bool:
@@ -197,6 +191,7 @@ def evaluate(
     task: str | None = None,
     use_ema: bool = True,
     val_subset: int = 0,
+    device: str | None = None,
     **settings: Any,
 ) -> dict[str, float]:
     """Score a model on the test split of ``data`` (by default, the data its run validated on).
@@ -205,7 +200,8 @@ def evaluate(
     EMA weights when present) or an ONNX file convforge wrote (run by onnxruntime). A module
     is scored as a ``task`` model (default: classification), with that task's ``settings``
     (``scale=4`` for super-resolution). ``val_subset`` scores a seeded random subset of that
-    many examples where the task draws subsets (classification).
+    many examples where the task draws subsets (classification). ``device`` (``cpu``, ``cuda``, ``auto``) moves
+    the model there first; by default it is scored where it is (a loaded run: the CPU).
     Returns the task's metrics (classification: loss, top1, top5 in %) and the example count.
     """
     if not isinstance(model, nn.Module):
@@ -224,6 +220,8 @@ def evaluate(
                                  "val_subset": val_subset})  # fmt: skip
     task_impl = get_task(recipe.task)
     batches = task_impl.build_eval_data(recipe, data)
+    if device is not None and next(model.parameters(), None) is not None:
+        model.to(resolve_device(device))
     first = next(model.parameters(), None)  # an ONNX model has none and runs on the CPU
     device = first.device if first is not None else torch.device("cpu")
     model.eval()
@@ -262,13 +260,9 @@ class _Trainer:
 
     def _setup(self) -> None:
         recipe = self.recipe
-        device_type = (
-            "cuda"
-            if recipe.device.startswith("cuda") or (recipe.device == "auto" and torch.cuda.is_available())
-            else "cpu"
-        )
+        device_type = resolve_device(recipe.device).type  # a GPU the machine lacks is refused here
         self.ctx = init_distributed(device_type)
-        self.device = _device(recipe, self.ctx)
+        self.device = resolve_device(recipe.device, self.ctx.local_rank)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         seed_everything(recipe.seed)
@@ -280,6 +274,7 @@ class _Trainer:
         if model is None:
             # the data decides classes and input channels unless the user said otherwise
             self.model_kwargs = {**data.model_kwargs, **self.model_kwargs}
+            _check_classes(self.model_kwargs.get("num_classes"), data.model_kwargs.get("num_classes"), recipe.data)
             origin = Origin(self.model_name, self.model_kwargs, self.structure or {}, self.spec)
             model = build_model(origin, str(self.run_dir or "the run"))
             self.spec = origin_of(model).spec
@@ -296,8 +291,8 @@ class _Trainer:
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
             raise ConvforgeError(
-                f"the batch size {recipe.batch_size} is larger than the {data.train.num_examples} training examples "
-                f"each process sees; lower --batch"
+                f"the batch size {recipe.batch_size} is larger than the training examples each process sees "
+                f"({_example_count(data.train)}); lower --batch"
             )
         self.scheduler = build_scheduler(self.optimizer, recipe, self.steps_per_epoch)
         self.ema = build_ema(model, recipe.ema_decay) if recipe.ema_decay else None
@@ -411,7 +406,8 @@ class _Trainer:
         self.start_epoch = ckpt.epoch
         self.rows = list(ckpt.meta.get("rows") or self.run_dir.read_metrics()[: self.start_epoch])
         if self.start_epoch >= self.recipe.epochs and self.ctx.is_main:
-            print(f"{self.run_dir.path} already finished its {self.recipe.epochs} epochs")
+            epochs = self.recipe.epochs
+            print(f"{self.run_dir.path} already finished its {epochs} epoch{'s' if epochs != 1 else ''}")
 
     # ------------------------------------------------------------ the loop
 
@@ -420,6 +416,8 @@ class _Trainer:
         try:
             self._setup()
             for epoch in range(self.start_epoch, self.recipe.epochs):
+                if self._out_of_patience():
+                    break
                 self._epoch(epoch)
             failed = False
         finally:
@@ -428,6 +426,21 @@ class _Trainer:
             shutdown(getattr(self, "ctx", DistContext()), failed)
         return TrainResult(self.run_dir.path, self.rows, _unwrap(self.model), tuple(self.data.input_size),
                            self.ctx.rank, self.task.primary_metric)  # fmt: skip
+
+    def _out_of_patience(self) -> bool:
+        """Whether ``patience`` epochs have passed without a better validation score (said once, on rank 0)."""
+        patience, primary = self.recipe.patience, f"val_{self.task.primary_metric}"
+        if not patience or not self.rows:
+            return False
+        best = max(self.rows, key=lambda row: row[primary])
+        waited = self.rows[-1]["epoch"] - best["epoch"]
+        if waited < patience:
+            return False
+        if self.ctx.is_main:
+            last, plural = self.rows[-1]["epoch"], "s" if waited != 1 else ""
+            print(f"no better {primary[4:]} for {waited} epoch{plural} (patience {patience}): stopping early after "
+                  f"epoch {last}; the best was epoch {best['epoch']}")  # fmt: skip
+        return True
 
     def _epoch(self, epoch: int) -> None:
         recipe, loader = self.recipe, self.data.train
@@ -445,7 +458,7 @@ class _Trainer:
             desc=f"epoch {epoch + 1}/{recipe.epochs}",
             unit="batch",
             leave=False,
-            disable=not (self.progress and self.ctx.is_main),
+            disable=hidden(self.progress and self.ctx.is_main),
         )
         for step, batch in enumerate(bar):
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.amp)):
@@ -583,6 +596,24 @@ class _Trainer:
             title=f"{self.model_name or ''} on {self.recipe.data}",
             primary=primary,
         )
+
+
+def _example_count(loader: Any) -> str:
+    """How many examples ``loader`` holds, before whole batches are counted."""
+    for name in ("dataset", "images", "data"):
+        held = getattr(loader, name, None)
+        if held is not None and hasattr(held, "__len__"):
+            return f"{len(held):,}"
+    return "fewer than one batch"
+
+
+def _check_classes(given: Any, needed: Any, data: str | None) -> None:
+    """A classifier or detector needs an output for every class its data's labels name."""
+    if needed is None or given is None:
+        return
+    if isinstance(given, bool) or not isinstance(given, int) or given < needed:
+        raise ConvforgeError(f"num_classes={given!r} is too few for {data}, whose labels name {needed} classes: leave "
+                             f"num_classes out (the data sets it) or use at least {needed}")  # fmt: skip
 
 
 def _built_as_recorded(model: nn.Module, origin: Origin) -> bool:

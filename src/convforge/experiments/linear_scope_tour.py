@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from convforge.explain.linear_scope import LinearScope, bias_share_of
 from convforge.explain.pictures import crop_around
 from convforge.figures import pyplot, save_figure
+from convforge.progress_bars import hidden
 from convforge.tables import markdown_table
 
 
@@ -52,7 +53,7 @@ def bias_share_summary(
     scope = LinearScope(model.eval())
     shares, bias_hits, input_hits, correct, error = [], 0, 0, 0, 0.0
     with torch.no_grad():
-        for x0, label in tqdm(list(zip(images, labels)), desc=f"bias share {name}", disable=not progress):
+        for x0, label in tqdm(list(zip(images, labels)), desc=f"bias share {name}", disable=hidden(progress)):
             result = scope(x0[None], x0[None])
             linear, bias, output = result.linear[0], result.bias[0], result.output[0]
             error = max(error, float((result.affine[0] - output).norm() / output.norm()))

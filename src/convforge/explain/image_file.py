@@ -8,6 +8,7 @@ from convforge.data.image_file import read_image
 from convforge.errors import ConvforgeError
 from convforge.explain.pictures import Explanation, explain_image
 from convforge.models import create_model, default_input_size, get_model_info
+from convforge.output_files import check_output_files
 from convforge.runs.loading import load_trained
 from convforge.tasks import get_task
 
@@ -22,6 +23,7 @@ def explain_file(
     besides the predicted class. The pictures go to ``out_dir`` (see
     :mod:`convforge.explain.pictures`).
     """
+    check_output_files(Path(out_dir), (), overwrite=True)  # a folder to write into, not a file
     if Path(model).exists():
         trained = load_trained(model)
         network, config, task_name = trained.model, trained.config, trained.task

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from convforge.errors import ConvforgeError
+from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.nn.conv_norm_act import ConvNormAct
 
 _TOKEN = re.compile(r"^(?:(?P<pool>p)|(?P<channels>\d+)(?:k(?P<kernel>\d+))?)$")
@@ -69,6 +69,8 @@ class PlainConvStack(nn.Sequential):
         pool_drop: float | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 64:
+            raise InvalidValueError(f"width must be a multiplier in (0, 64], got {width!r}")
         strides = strides or {}
         channels = in_chans
         for index, spec in enumerate(parse_layers(notation)):

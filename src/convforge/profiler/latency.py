@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from convforge.errors import InvalidValueError
+from convforge.progress_bars import hidden
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def measure_latency(
             for _ in range(warmup):
                 model(*inputs)
             sync()
-            for _ in tqdm(range(runs), desc="latency", unit="run", disable=not progress, leave=False):
+            for _ in tqdm(range(runs), desc="latency", unit="run", disable=hidden(progress), leave=False):
                 start = time.perf_counter()
                 model(*inputs)
                 sync()

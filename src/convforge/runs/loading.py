@@ -12,7 +12,7 @@ from convforge.errors import ConvforgeError
 from convforge.model_origin import Origin, origin_of, set_origin
 from convforge.models import rebuild
 from convforge.runs.checkpoint import load_checkpoint
-from convforge.runs.recorded_model import recorded_origin
+from convforge.runs.recorded_model import check_run_record, recorded_origin
 from convforge.runs.structure import apply_structure
 from convforge.runs.weights import load_weights
 
@@ -91,6 +91,7 @@ def load_trained(path: str | Path, use_ema: bool = True, which: str = "best") ->
         raise ConvforgeError(f"{file} was trained from a module, not a registered name; build the module and load "
                              "its weights with convforge.runs.checkpoint.load_checkpoint")  # fmt: skip
     origin = recorded_origin(ckpt.meta, str(file))
+    check_run_record(ckpt.meta, str(file))
     model = build_model(origin.with_structure(ckpt.meta.get("structure") or {}), str(file))
     weights = ckpt.tensors["ema"] if use_ema and ckpt.tensors["ema"] else ckpt.tensors["model"]
     load_weights(model, weights, str(file), f"{name} {origin.model_kwargs}")

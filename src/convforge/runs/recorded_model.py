@@ -9,23 +9,26 @@ read as untrusted:
   the model's builder, and is never one that reads a file or fetches weights
   (``checkpoint_path``, ``pretrained``, ``weights``, ...);
 - the network those settings describe is counted on the meta device first, and refused
-  above the parameter limit (``CONVFORGE_MAX_PARAMETERS``, 1 billion by default).
+  above the parameter limit (``CONVFORGE_MAX_PARAMETERS``, 1 billion by default) by the registry.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from convforge.errors import ConvforgeError, UnknownModelError
+from convforge.field_checks import MAX_INPUT_ELEMENTS
 from convforge.model_origin import Origin
 from convforge.models import get_model_info, rebuild
 from convforge.registry import TIMM_PREFIX, TORCHVISION_PREFIX
 from convforge.spec import is_spec_path
-from convforge.spec.model import OVERRIDES, max_spec_parameters
+from convforge.spec.model import OVERRIDES
+from convforge.task_names import TASK_NAMES
 
 # a setting whose name holds one of these may read a file or download weights: a record never sets it
 FETCHING_WORDS = ("pretrained", "checkpoint", "weights", "path", "file", "url", "cache", "hub", "download")
@@ -89,17 +92,54 @@ def recorded_origin(record: Mapping[str, Any], source: str) -> Origin:
 
 
 def _check_size(origin: Origin, source: str) -> None:
-    """Count the recorded network's parameters on the meta device, where building spends no memory."""
-    limit = max_spec_parameters()
+    """Build the recorded network on the meta device, where building spends no memory: the registry and the spec
+    builder refuse it there above the parameter limit, and a setting the builder rejects is named."""
     settings = ", ".join(f"{k}={v!r}" for k, v in origin.model_kwargs.items()) or "its defaults"
     try:
         with torch.device("meta"):
-            count = sum(p.numel() for p in rebuild(origin).parameters())
+            rebuild(origin)
     except ConvforgeError as err:
         raise ConvforgeError(f"{source} records a model that cannot be built: {err}") from err
     except (TypeError, ValueError, OverflowError) as err:
         raise ConvforgeError(f"{source} records {origin.model} with {settings}, which does not build: "
                              f"{' '.join(str(err).split())[:200]}") from err  # fmt: skip
-    if count > limit:
-        raise ConvforgeError(f"{source} records {origin.model} with {settings}: {count:,} parameters, over the "
-                             f"limit of {limit:,} (set CONVFORGE_MAX_PARAMETERS to raise it)")  # fmt: skip
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) for v in value
+    )
+
+
+def check_run_record(record: Mapping[str, Any], source: str) -> None:
+    """What inference reads from a checkpoint's record besides the model: the task, the input size, the
+    normalisation and the class names. Each must have the shape training writes, else one sentence naming it."""
+    recipe = record.get("recipe")
+    task = recipe.get("task") if isinstance(recipe, dict) else None
+    if task not in TASK_NAMES:
+        raise ConvforgeError(f"{source} records the task {task!r}; convforge's tasks are {', '.join(TASK_NAMES)}")
+    size = record.get("input_size")
+    if size is not None and (
+        not isinstance(size, list) or len(size) not in (3, 4) or not all(_int(s) and s > 0 for s in size)
+        or math.prod(size) > MAX_INPUT_ELEMENTS
+    ):  # fmt: skip
+        raise ConvforgeError(f"{source} records the input size {str(size)[:80]}; a run records [channels, height, "
+                             f"width] as positive integers, at most {MAX_INPUT_ELEMENTS:,} values")  # fmt: skip
+    mean, std = record.get("mean"), record.get("std")
+    if mean is not None or std is not None:
+        channels = size[0] if size else None
+        if not (_numbers(mean) and _numbers(std) and len(mean) == len(std) and mean
+                and (channels is None or len(mean) == channels) and all(s > 0 for s in std)):  # fmt: skip
+            raise ConvforgeError(f"{source} records the normalisation mean {str(mean)[:60]}, std {str(std)[:60]}; "
+                                 "a run records one finite mean and one positive std per input channel")  # fmt: skip
+    classes = record.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise ConvforgeError(f"{source} records the class names {str(classes)[:80]}; a run records a list of "
+                             "names")  # fmt: skip
+    scale = recipe.get("scale", 2) if task == "sr" else 2
+    if not _int(scale) or not 2 <= scale <= 16:
+        raise ConvforgeError(f"{source} records the super-resolution scale {scale!r}; use an integer from 2 to 16")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

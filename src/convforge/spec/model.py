@@ -24,6 +24,7 @@ names the row and the field.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from convforge.errors import ConvforgeError
-from convforge.field_checks import env_limit
+from convforge.field_checks import MAX_INPUT_ELEMENTS, env_limit
 from convforge.mapping_file import read_mapping
 from convforge.spec.block_registry import get_block, list_blocks
 from convforge.task_names import current_task_name
@@ -94,6 +95,8 @@ class Spec:
 
 MAX_ROWS = 10_000
 MAX_REPEATS = 1_000  # blocks one row may stack, after the depth multiplier
+MAX_BLOCKS = 10_000  # blocks in the whole network, after the depth multiplier
+MAX_MULTIPLIER = 100.0  # the largest width or depth multiplier
 MAX_CHANNELS = 65_536
 DEFAULT_MAX_PARAMETERS = 1_000_000_000  # 4 GB of FP32 weights
 
@@ -113,11 +116,17 @@ class SpecModel(nn.Module):
         self.sources: list[list[int]] = []
         self.names: dict[str, int] = {}
         self.parameter_count = 0  # of the rows built so far
+        self.blocks = 0  # built so far, after the depth multiplier
         channels: list[int] = []
+        _check_fields(spec)
         if not isinstance(spec.layers, list) or not spec.layers:
             raise SpecError("layers must be a non-empty list of rows [from, repeats, block, args]")
         if len(spec.layers) > MAX_ROWS:
             raise SpecError(f"a spec may have at most {MAX_ROWS} rows, this one has {len(spec.layers)}")
+        planned = sum(_blocks(row, spec.depth) for row in spec.layers)
+        if planned > MAX_BLOCKS:
+            raise SpecError(f"the spec stacks {planned:,} blocks (repeats × depth over all rows), more than the "
+                            f"{MAX_BLOCKS:,} a spec may build")  # fmt: skip
         for index, row in enumerate(spec.layers):
             module, sources, out_channels = self._build_row(index, row, channels)
             self.rows.append(module)
@@ -163,9 +172,16 @@ class SpecModel(nn.Module):
         if not isinstance(args, list):
             raise fail("args", f"use a list, got {args!r}")
         args = [self.spec.num_classes if a == "num_classes" else a for a in args]
+        for i, a in enumerate(args):
+            if i in info.scaled and _is_int(a) and not 0 < a <= MAX_CHANNELS:
+                raise fail("args", f"{a} channels: use 1 to {MAX_CHANNELS}")
         args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
+        self.blocks += count
+        if self.blocks > MAX_BLOCKS:
+            raise fail("repeats", f"the network would stack {self.blocks:,} blocks by this row, more than the "
+                                  f"{MAX_BLOCKS:,} a spec may build")  # fmt: skip
 
         def make() -> tuple[list[nn.Module], int]:
             if info.channels in ("out", "fixed"):
@@ -173,6 +189,8 @@ class SpecModel(nn.Module):
                     raise fail("args", "the first argument of this block is its output channel count")
                 if len(inputs) != 1:
                     raise fail("from", f"{block} reads one input, got {len(inputs)}")
+                if not 0 < args[0] <= MAX_CHANNELS:
+                    raise fail("args", f"{args[0]} output channels: use 1 to {MAX_CHANNELS}")
                 c_out = self._scale(args[0]) if info.channels == "out" else args[0]
                 if not 0 < c_out <= MAX_CHANNELS:
                     raise fail("args", f"{c_out} output channels: use 1 to {MAX_CHANNELS}")
@@ -182,13 +200,19 @@ class SpecModel(nn.Module):
                                                                        else inputs[0])  # fmt: skip
 
         try:
-            with torch.device("meta"):  # count the row's parameters before any memory is spent on them
+            with torch.device("meta"), warnings.catch_warnings():  # count the parameters before spending memory
+                warnings.simplefilter("ignore")
                 planned, _ = make()
-            self.parameter_count += sum(p.numel() for layer in planned for p in layer.parameters())
+            weights = [p.numel() for layer in planned for p in layer.parameters()]
+            self.parameter_count += sum(weights)
         except SpecError:
             raise
         except Exception:  # noqa: BLE001 - a block that cannot be built on the meta device is built for real below
             pass
+        else:
+            if 0 in weights:
+                raise fail("args", f"{block}{tuple(args)} would hold an empty weight tensor: a size of 0 in its "
+                                   "arguments")  # fmt: skip
         limit = max_spec_parameters()
         if self.parameter_count > limit:
             raise fail("args", f"the network would hold {self.parameter_count:,} parameters by this row, more than "
@@ -249,6 +273,37 @@ def build_spec(source: str | Path | dict[str, Any] | Spec, **overrides: Any) -> 
     if "in_chans" in overrides and spec.input_size:
         changes["input_size"] = [overrides["in_chans"], *spec.input_size[1:]]
     return SpecModel(replace(spec, **changes))
+
+
+def _blocks(row: Any, depth: float) -> int:
+    """The blocks a row stacks after the depth multiplier (0 for a malformed row, which its build names)."""
+    repeats = row[1] if isinstance(row, (list, tuple)) and len(row) >= 2 else None
+    if not _is_int(repeats) or repeats < 1:
+        return 0
+    return max(round(repeats * depth), 1) if repeats > 1 else 1
+
+
+def _check_fields(spec: Spec) -> None:
+    """The spec's scalar fields, each within its range, before any row is built."""
+
+    def bad(name: str, allowed: str) -> SpecError:
+        return SpecError(f"{name} = {getattr(spec, name)!r} is not allowed; {allowed}")
+
+    for name, low, high in (("in_channels", 1, MAX_CHANNELS), ("divisor", 1, MAX_CHANNELS),
+                            ("max_channels", 1, 1 << 30), ("num_classes", 0, MAX_CHANNELS * 16)):  # fmt: skip
+        value = getattr(spec, name)
+        if not _is_int(value) or not low <= value <= high:
+            raise bad(name, f"use an integer from {low} to {high:,}")
+    for name in ("width", "depth"):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_MULTIPLIER:
+            raise bad(name, f"use a number above 0 and at most {MAX_MULTIPLIER:g} (write 1e3 as 1.0e+3 in YAML)")
+    size = spec.input_size
+    if size:
+        if not isinstance(size, list) or len(size) not in (3, 4) or not all(_is_int(s) and s > 0 for s in size):
+            raise bad("input_size", "use [channels, height, width] as positive integers")
+        if math.prod(size) > MAX_INPUT_ELEMENTS:
+            raise bad("input_size", f"use at most {MAX_INPUT_ELEMENTS:,} values a sample (3x8192x8192)")
 
 
 def _is_int(value: Any) -> bool:

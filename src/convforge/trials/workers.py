@@ -22,6 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from convforge.errors import ConvforgeError, InvalidValueError
+from convforge.progress_bars import hidden
 
 POLL_S = 1.0  # how often the progress bar reads the storage
 
@@ -76,7 +77,7 @@ def _draw(bar: tqdm, progress: Progress, shown: list[Any]) -> None:
 def _bar_in_background(progress: Progress, enabled: bool) -> Iterator[None]:
     """A progress bar redrawn by a thread while this process works."""
     stop = threading.Event()
-    with tqdm(total=progress.total, desc=progress.desc, unit="trial", disable=not enabled) as bar:
+    with tqdm(total=progress.total, desc=progress.desc, unit="trial", disable=hidden(enabled)) as bar:
         shown: list[Any] = [None]
 
         def watch() -> None:
@@ -116,7 +117,7 @@ def run_workers(work: Callable[..., Any], args: tuple, workers: int, progress: P
     for process in processes:
         process.start()
     try:
-        with tqdm(total=progress.total, desc=progress.desc, unit="trial", disable=not show) as bar:
+        with tqdm(total=progress.total, desc=progress.desc, unit="trial", disable=hidden(show)) as bar:
             shown: list[Any] = [None]
             while any(p.is_alive() for p in processes):
                 _draw(bar, progress, shown)

@@ -30,6 +30,7 @@ def prepare_image(image: torch.Tensor, input_size: tuple[int, ...], mean: tuple[
 @torch.no_grad()
 def top_classes(model: nn.Module, batch: torch.Tensor, classes: list[str], k: int = 5) -> list[tuple[str, float]]:
     """The ``k`` most probable classes of the first image in ``batch``, with probabilities (0–1)."""
-    probs = model(batch).float().softmax(dim=1)[0]
+    first = next(model.parameters(), None)
+    probs = model(batch.to(first.device) if first is not None else batch).float().softmax(dim=1)[0]
     values, indices = probs.topk(min(k, probs.numel()))
     return [(classes[i] if i < len(classes) else str(i), float(v)) for v, i in zip(values.tolist(), indices.tolist())]

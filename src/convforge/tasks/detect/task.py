@@ -35,6 +35,7 @@ from convforge.tasks.detect.predict import (
     write_detections,
 )
 
+DEFAULT_BATCH = 16  # Ultralytics' default; the recipe's 128 suits small classification images
 VAL_CONF = 0.001  # the score floor for mAP (every detection counts toward the precision-recall curve)
 VAL_IOU = 0.7
 VAL_MAX_DET = 300
@@ -92,14 +93,14 @@ class DetectionTask:
         self._losses: dict[int, DetectionLoss] = {}  # per head (the EMA copy has its own)
 
     def recipe_defaults(self, info: Any) -> dict[str, Any]:
-        """A registered detector trains at its published input side."""
-        return {"image_size": int(info.input_size[-1])}
+        """A registered detector trains at its published input side, 16 images a batch (as Ultralytics does)."""
+        return {"image_size": int(info.input_size[-1]), "batch_size": DEFAULT_BATCH}
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
         settings = recipe.task_settings
         self.gains = (settings.box_gain, settings.cls_gain, settings.dfl_gain)
-        train = load_detection_split(recipe.data, "train", recipe.data_root)
-        val = load_detection_split(recipe.data, "val", recipe.data_root)
+        train = load_detection_split(recipe.data, "train", recipe.data_root).subset(recipe.train_subset, recipe.seed)
+        val = load_detection_split(recipe.data, "val", recipe.data_root).subset(recipe.val_subset, recipe.seed)
         if train.names != val.names:
             raise ConvforgeError(f"{train.source}: train and val name different classes")
         augment = Augmentation(settings.zoom, settings.translate, 0.5 if settings.flip else 0.0, tuple(settings.hsv))
@@ -129,6 +130,7 @@ class DetectionTask:
         settings = recipe.task_settings
         self.gains = (settings.box_gain, settings.cls_gain, settings.dfl_gain)
         dataset = load_detection_split(data or recipe.data, "val", recipe.data_root)
+        dataset = dataset.subset(recipe.val_subset, recipe.seed)
         return DetectionLoader(dataset, settings.image_size, recipe.batch_size, None)
 
     def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:

@@ -69,6 +69,7 @@ class SuperResolutionTask:
         self.scale = settings.scale
         train = load_sr_images(recipe.data, settings.scale, root=recipe.data_root)
         val = load_sr_images(settings.val_data, settings.scale, root=recipe.data_root)
+        train, val = train.subset(recipe.train_subset, recipe.seed), val.subset(recipe.val_subset, recipe.seed)
         loader = PatchLoader(train, settings.patch_size, recipe.batch_size, settings.patches_per_image,
                              augment=settings.flip, seed=recipe.seed, rank=rank, world_size=world_size)  # fmt: skip
         return TaskData(
@@ -89,7 +90,8 @@ class SuperResolutionTask:
         """Whole images of ``data`` (e.g. set5, set14), by default of ``val_data``, at ``scale``."""
         settings = recipe.task_settings
         self.scale = settings.scale
-        return WholeImageLoader(load_sr_images(data or settings.val_data, settings.scale, root=recipe.data_root))
+        images = load_sr_images(data or settings.val_data, settings.scale, root=recipe.data_root)
+        return WholeImageLoader(images.subset(recipe.val_subset, recipe.seed))
 
     def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> Iterator[torch.Tensor]:
         """``count`` low-resolution training patches drawn with ``seed``, without flips or rotations."""

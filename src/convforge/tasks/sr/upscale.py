@@ -15,10 +15,12 @@ from convforge.data.color import rgb_to_ycbcr, ycbcr_to_rgb
 from convforge.data.image_file import read_image
 from convforge.data.resize import imresize
 from convforge.errors import ConvforgeError
+from convforge.field_checks import env_limit
 from convforge.output_files import check_output_file
 from convforge.runs.loading import TrainedModel, trained_model
 
 TASK = "sr"
+DEFAULT_MAX_SR_PIXELS = 1 << 23  # input pixels of one pass: 8.4 M, a 3840x2160 frame; about 2 GB per 56-channel map
 WRITABLE = (".png", ".jpg", ".jpeg")
 
 
@@ -42,7 +44,13 @@ def write_image(image: torch.Tensor, path: str | Path) -> Path:
 
 @torch.no_grad()
 def upscale_tensor(model: torch.nn.Module, image: torch.Tensor, scale: int) -> torch.Tensor:
-    """An RGB or grey uint8 C×H×W image enlarged by ``scale``: luma by ``model``, chroma bicubic; float 0–1."""
+    """An RGB or grey uint8 C×H×W image enlarged by ``scale``: luma by ``model``, chroma bicubic; float 0–1. An
+    image above ``CONVFORGE_MAX_SR_PIXELS`` input pixels is refused before its activations are allocated."""
+    pixels, limit = image.shape[-2] * image.shape[-1], env_limit("CONVFORGE_MAX_SR_PIXELS", DEFAULT_MAX_SR_PIXELS)
+    if pixels > limit:
+        raise ConvforgeError(f"the image has {pixels:,} pixels, more than the {limit:,} a super-resolution model "
+                             "enlarges in one pass (4K UHD fits); crop it, or set CONVFORGE_MAX_SR_PIXELS to raise "
+                             "the limit")  # fmt: skip
     device = next(model.parameters()).device
     if image.shape[0] == 1:
         return model(image.float().div(255)[None].to(device))[0].clamp(0, 1).cpu()
