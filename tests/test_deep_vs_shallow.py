@@ -190,6 +190,7 @@ def running_trial_and_its_process(study, out: Path):
     return None
 
 
+@pytest.mark.slow  # the study's fault tolerance; test_a_study_killed_outright_... covers resuming by default
 def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_data, wait_for):
     """End to end on real MNIST: kill one worker mid-trial; the other finishes everything, nothing is lost."""
     process, study, out, _ = start_study(tmp_path, shared_data, wait_for)

@@ -677,3 +677,35 @@ def test_quantize_takes_a_run_named_relative_to_the_current_folder(tiny_run, mon
     code, _, err = run_cli("quantize", tiny_run.name, "--calib", "16", "--no-eval", "--no-latency", "--quiet")
     assert code == 0, err
     assert (tiny_run / "model.int8.onnx").is_file()
+
+
+@pytest.mark.parametrize(
+    ("record", "rebuilt"),
+    [
+        ({"model": "timm:resnet18", "model_kwargs": {"num_classes": 10, "drop_path_rate": 0.05}},
+         {"num_classes": 10, "drop_path_rate": 0.05}),
+        ({"model": "timm:resnet18", "model_kwargs": {"num_classes": 10, "pretrained": True}},
+         {"num_classes": 10, "pretrained": False}),
+        ({"model": "torchvision:resnet18", "model_kwargs": {"weights": "DEFAULT"}}, {"weights": None}),
+    ],
+    ids=["drop-path", "pretrained", "torchvision-weights"],
+)  # fmt: skip
+def test_ordinary_settings_in_a_record_rebuild_without_fetching_anything(record, rebuilt):
+    from convforge.runs.recorded_model import recorded_origin
+
+    assert recorded_origin(record, "a checkpoint").model_kwargs == rebuilt
+
+
+def test_a_spec_run_resumed_with_its_module_keeps_recording_the_spec(tmp_path):
+    from convforge.runs.checkpoint import load_checkpoint
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("in_channels: 1\nnum_classes: 10\ninput_size: [1, 28, 28]\n"
+                    "layers:\n  - [-1, 1, Conv, [8, 3, 2]]\n  - [-1, 1, Classify, [10]]\n")  # fmt: skip
+    first = convforge.train(str(spec), "fashion-mnist", epochs=1, train_subset=256, val_subset=128,
+                            project=str(tmp_path / "p"), progress=False)  # fmt: skip
+    module = convforge.create_model(str(spec), in_chans=1)
+    convforge.train(module, resume=first.run_dir, epochs=2, progress=False)
+    assert load_checkpoint(first.run_dir / "checkpoints" / "last").meta["spec"]["layers"][0][2] == "Conv"
+    spec.unlink()
+    assert convforge.evaluate(first.run_dir)["count"] == 10000

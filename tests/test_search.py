@@ -96,6 +96,7 @@ def test_a_search_trains_trials_and_exports_specs_that_rebuild_the_same_models(t
     assert scores["count"] == 10000 and 0 < scores["top1"] <= 100
 
 
+@pytest.mark.slow  # a kill at a random moment; the trial queue's own resume tests run by default
 def test_a_study_killed_in_mid_run_resumes_as_the_same_study(tmp_path):
     settings = dict(trials=3, sampler="random", project=str(tmp_path), progress=False, heartbeat_s=1, grace_s=2,
                     **QUICK)  # fmt: skip

@@ -39,7 +39,7 @@ def _installed_key() -> str:
         except metadata.PackageNotFoundError:
             digest.update(f"{package}=none;".encode())
     root = Path(convforge.__file__).parent
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):  # code, and the specs of built-in models
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

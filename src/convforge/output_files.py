@@ -22,7 +22,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def is_checkpoint_place(path: Path) -> bool:
     """Whether ``path`` is a checkpoint, or a file where a run keeps its checkpoints."""
-    return path.suffix == ".safetensors" or path.parent.name == CHECKPOINT_FOLDER
+    return (
+        path.suffix == ".safetensors"
+        or path.parent.name == CHECKPOINT_FOLDER
+        or (path.suffix == ".json" and path.with_suffix(".safetensors").exists())
+    )  # a checkpoint's sidecar
 
 
 def check_output_file(target: Path, overwrite: bool, replaceable: Callable[[Path], bool] | None = None) -> None:
@@ -71,6 +75,14 @@ def _is_png(path: Path) -> bool:
             return f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
     except OSError:
         return False
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` if nothing was written into it (a prediction that failed before its first file)."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty, or already gone
+        pass
 
 
 def fresh_folder(base: Path) -> Path:

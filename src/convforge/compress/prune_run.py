@@ -108,6 +108,8 @@ def prune_run(
     taylor_loss = _taylor_loss(task, data, recipe) if importance == "taylor" else None
     epochs_per_step = finetune_epochs // steps if steps > 1 else 0
     run_name = name or f"{trained.run_dir.name}-pruned"
+    # beside the source run unless --project says otherwise: never where the checkpoint's record points
+    project = project or str(trained.run_dir.parent.parent)
     ft_recipe = _finetune_recipe(recipe, max(finetune_epochs, 1), project, run_name, finetune_overrides)
 
     teacher = trained.run_dir if kd else None

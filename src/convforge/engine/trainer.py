@@ -45,7 +45,8 @@ from convforge.spec import is_spec_path
 from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
-CHANGEABLE_ON_RESUME = ("epochs", "data_root", "device")  # what a resume may change; the rest is the run's recipe
+# what a resume may change; the rest is the run's recipe
+CHANGEABLE_ON_RESUME = ("epochs", "patience", "data_root", "device")
 STRUCTURE_FILE = "structure.json"  # a pruned model's shapes and attributes (convforge.runs.structure)
 FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 
@@ -178,7 +179,7 @@ def _resume(path: Path, model: nn.Module | None, progress: bool, overrides: dict
                                  "to resume it")  # fmt: skip
     structure = run.read_json(STRUCTURE_FILE) if config.get("structure") else None
     trainer = _Trainer(recipe, config.get("model"), model, config.get("model_kwargs") or {}, progress, run=run,
-                       structure=structure, teacher=teacher, spec=recorded.spec if recorded else None)  # fmt: skip
+                       structure=structure, teacher=teacher, spec=_resumed_spec(recorded, model, config))  # fmt: skip
     return trainer.run()
 
 
@@ -548,9 +549,10 @@ class _Trainer:
         saved = ckpt.meta["optimizer"]
         groups = saved.get("param_groups") if isinstance(saved, dict) else None
         ours = self.optimizer.state_dict()["param_groups"]
-        if not isinstance(groups, list) or [sorted(g) for g in groups if isinstance(g, dict)] != [
-            sorted(g) for g in ours
-        ]:
+        fits = (isinstance(groups, list) and len(groups) == len(ours)
+                and all(isinstance(g, dict) and set(g) <= set(o) and len(g.get("params", ())) == len(o["params"])
+                        for g, o in zip(groups, ours)))  # fmt: skip
+        if not fits:  # another optimiser's settings (a newer torch only adds names, which torch fills in)
             raise ConvforgeError(f"the optimiser state in {file} does not fit the {type(self.optimizer).__name__} "
                                  f"optimiser of {self.run_dir.path / 'config.yaml'} (it was made for {made_for} "
                                  f"with other settings); restore the run's config.yaml or start a new run")  # fmt: skip
@@ -605,6 +607,15 @@ def _example_count(loader: Any) -> str:
         if held is not None and hasattr(held, "__len__"):
             return f"{len(held):,}"
     return "fewer than one batch"
+
+
+def _resumed_spec(recorded: Origin | None, model: nn.Module | None, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The spec a resumed run keeps recording: the checked record's, else the given module's, else the run's."""
+    if recorded is not None:
+        return recorded.spec
+    origin = origin_of(model) if model is not None else None
+    spec = origin.spec if origin is not None else config.get("spec")
+    return spec if isinstance(spec, dict) else None
 
 
 def _check_classes(given: Any, needed: Any, data: str | None) -> None:

@@ -237,7 +237,8 @@ def run_tour(
     """
     from convforge.data import load_dataset
     from convforge.data.super_resolution import load_sr_images
-    from convforge.models import create_model
+    from convforge.model_origin import origin_of
+    from convforge.models import rebuild
     from convforge.runs.loading import load_trained
 
     out = Path(out_dir)
@@ -251,7 +252,7 @@ def run_tour(
         x = _normalise(test.images, tuple(config["mean"]), tuple(config["std"]))
         summaries.append(bias_share_summary(f"{name} (trained)", trained.model.float(), x, test.labels, progress))
         torch.manual_seed(0)
-        untrained = create_model(config["model"], **(config.get("model_kwargs") or {})).eval()
+        untrained = rebuild(origin_of(trained.model)).eval()  # as recorded, never from a file the run names
         summaries.append(bias_share_summary(f"{name} (untrained)", untrained, x, test.labels, progress))
         vote_map_figure(name, trained.model.float(), x[:6], test.classes, tuple(config["mean"]), tuple(config["std"]),
                         out / f"votes_{name}.png")  # fmt: skip

@@ -27,11 +27,15 @@ from convforge.model_origin import Origin
 from convforge.models import get_model_info, rebuild
 from convforge.registry import TIMM_PREFIX, TORCHVISION_PREFIX
 from convforge.spec import is_spec_path
-from convforge.spec.model import OVERRIDES
+from convforge.spec.model import OVERRIDES, max_spec_parameters
 from convforge.task_names import TASK_NAMES
 
-# a setting whose name holds one of these may read a file or download weights: a record never sets it
-FETCHING_WORDS = ("pretrained", "checkpoint", "weights", "path", "file", "url", "cache", "hub", "download")
+# settings that would read a file or fetch weights: a record never sets them
+FETCHING_SETTINGS = frozenset({"checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay", "pretrained_strict",
+                               "cache_dir", "model_dir", "hub_dir", "file", "path", "url", "checkpoint",
+                               "weights_path", "download"})  # fmt: skip
+# settings that fetch pretrained weights when true: the checkpoint holds the weights, so the rebuild fetches none
+NO_DOWNLOAD = {"pretrained": False, "weights": None, "weights_backbone": None}
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -66,7 +70,7 @@ def recorded_origin(record: Mapping[str, Any], source: str) -> Origin:
         if not _plain(value):
             raise ConvforgeError(f"{source} records the model setting {key}={str(value)[:80]}; a recorded setting "
                                  "must be a number, a string or a short list of them")  # fmt: skip
-        if any(word in key.lower() for word in FETCHING_WORDS):
+        if key.lower() in FETCHING_SETTINGS:
             raise ConvforgeError(f"{source} records the model setting {key}={value!r}, which would read a file or "
                                  "fetch weights; convforge builds a recorded model only from its name and its "
                                  "shape settings")  # fmt: skip
@@ -86,7 +90,8 @@ def recorded_origin(record: Mapping[str, Any], source: str) -> Origin:
     if unknown:
         raise ConvforgeError(f"{source} records the model setting(s) {', '.join(unknown)}, which {name} does not "
                              f"take; it takes {', '.join(sorted(allowed or ())) or 'none'}")  # fmt: skip
-    origin = Origin(name, dict(kwargs), spec=spec)
+    kwargs = {k: NO_DOWNLOAD[k] if k in NO_DOWNLOAD else v for k, v in kwargs.items()}
+    origin = Origin(name, kwargs, spec=spec)
     _check_size(origin, source)
     return origin
 
@@ -97,12 +102,16 @@ def _check_size(origin: Origin, source: str) -> None:
     settings = ", ".join(f"{k}={v!r}" for k, v in origin.model_kwargs.items()) or "its defaults"
     try:
         with torch.device("meta"):
-            rebuild(origin)
+            count = sum(p.numel() for p in rebuild(origin).parameters())
     except ConvforgeError as err:
         raise ConvforgeError(f"{source} records a model that cannot be built: {err}") from err
     except (TypeError, ValueError, OverflowError) as err:
         raise ConvforgeError(f"{source} records {origin.model} with {settings}, which does not build: "
                              f"{' '.join(str(err).split())[:200]}") from err  # fmt: skip
+    limit = max_spec_parameters()
+    if count > limit:  # the registry counts only models built with settings; a record's defaults may be huge too
+        raise ConvforgeError(f"{source} records {origin.model} with {settings}: {count:,} parameters, over the "
+                             f"limit of {limit:,} (set CONVFORGE_MAX_PARAMETERS to raise it)")  # fmt: skip
 
 
 def _numbers(value: Any) -> bool:

@@ -278,8 +278,8 @@ def build_spec(source: str | Path | dict[str, Any] | Spec, **overrides: Any) -> 
 def _blocks(row: Any, depth: float) -> int:
     """The blocks a row stacks after the depth multiplier (0 for a malformed row, which its build names)."""
     repeats = row[1] if isinstance(row, (list, tuple)) and len(row) >= 2 else None
-    if not _is_int(repeats) or repeats < 1:
-        return 0
+    if not _is_int(repeats) or not 1 <= repeats * max(depth, 1) <= MAX_REPEATS:
+        return 0  # a malformed row, or one over the per-row cap: its own check names it
     return max(round(repeats * depth), 1) if repeats > 1 else 1
 
 
@@ -300,7 +300,11 @@ def _check_fields(spec: Spec) -> None:
             raise bad(name, f"use a number above 0 and at most {MAX_MULTIPLIER:g} (write 1e3 as 1.0e+3 in YAML)")
     size = spec.input_size
     if size:
-        if not isinstance(size, list) or len(size) not in (3, 4) or not all(_is_int(s) and s > 0 for s in size):
+        if (
+            not isinstance(size, (list, tuple))
+            or len(size) not in (3, 4)
+            or not all(_is_int(s) and s > 0 for s in size)
+        ):
             raise bad("input_size", "use [channels, height, width] as positive integers")
         if math.prod(size) > MAX_INPUT_ELEMENTS:
             raise bad("input_size", f"use at most {MAX_INPUT_ELEMENTS:,} values a sample (3x8192x8192)")

@@ -21,7 +21,7 @@ from convforge.data.yolo_detection import load_detection_split
 from convforge.errors import ConvforgeError
 from convforge.field_checks import check_bools, check_image_size, check_range, is_number, rejected
 from convforge.nn.detect_head import DetectHead
-from convforge.output_files import check_output_files, fresh_folder
+from convforge.output_files import check_output_files, fresh_folder, remove_if_empty
 from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples, output_names
 from convforge.tasks.detect.boxes import non_max_suppression
 from convforge.tasks.detect.coco_map import MeanAveragePrecision
@@ -220,9 +220,15 @@ class DetectionTask:
         ``<run>/predict`` folder); an existing file there is replaced only with ``overwrite``."""
         from convforge.data.image_file import read_image
 
+        fresh = out is None
         out = Path(out) if out is not None else fresh_folder(trained.run_dir / "predict")
-        check_output_files(out, [*output_names([str(p) for p in paths], ".png").values(), DETECTIONS_FILE],
-                           overwrite)  # fmt: skip
-        results = {str(path): self.predict(trained, read_image(path), conf, iou, max_det) for path in paths}
-        files = write_detections(results, out)
+        try:
+            check_output_files(out, [*output_names([str(p) for p in paths], ".png").values(), DETECTIONS_FILE],
+                               overwrite)  # fmt: skip
+            results = {str(path): self.predict(trained, read_image(path), conf, iou, max_det) for path in paths}
+            files = write_detections(results, out)
+        except BaseException:
+            if fresh:
+                remove_if_empty(out)
+            raise
         return Predictions(results, detections_table(results), files)

@@ -23,7 +23,7 @@ from convforge.data.image_file import read_image
 from convforge.data.super_resolution import PatchLoader, WholeImageLoader, load_sr_images
 from convforge.errors import ConvforgeError
 from convforge.field_checks import check_bools, check_ints, is_int, rejected
-from convforge.output_files import check_output_files, fresh_folder
+from convforge.output_files import check_output_files, fresh_folder, remove_if_empty
 from convforge.tables import text_table
 from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples, output_names
 from convforge.tasks.sr.image_quality import psnr, ssim, to_levels
@@ -151,11 +151,17 @@ class SuperResolutionTask:
                       overwrite: bool = False) -> Predictions:  # fmt: skip
         """Enlarge every image into ``out`` (default: a fresh ``<run>/predict`` folder) as ``<name>.png``; an
         existing file there is replaced only with ``overwrite``."""
+        fresh = out is None
         out = Path(out) if out is not None else fresh_folder(trained.run_dir / "predict")
         names = output_names([str(p) for p in paths], ".png")
-        check_output_files(out, names.values(), overwrite)
         results: dict[str, Any] = {}
-        for path, name in names.items():
-            results[path] = write_image(self.predict(trained, read_image(path)), out / name)
+        try:
+            check_output_files(out, names.values(), overwrite)
+            for path, name in names.items():
+                results[path] = write_image(self.predict(trained, read_image(path)), out / name)
+        except BaseException:
+            if fresh:
+                remove_if_empty(out)
+            raise
         rows = [(path, str(target)) for path, target in results.items()]
         return Predictions(results, text_table(["image", "enlarged"], rows), list(results.values()))
