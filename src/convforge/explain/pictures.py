@@ -61,7 +61,10 @@ def _show(tensor: torch.Tensor):
     return ((image - low) / (high - low).clamp_min(1e-12)).permute(1, 2, 0).numpy(), None
 
 
-def _save_image(tensor: torch.Tensor, path: Path, title: str, signed: bool = False) -> Path:
+def _save_image(tensor: torch.Tensor, path: Path, title: str, signed: bool = False,
+                under: torch.Tensor | None = None) -> Path:  # fmt: skip
+    """Save a picture of ``tensor``; a ``signed`` map is drawn around zero, over ``under`` (the input, in grey)
+    when given, so that each vote sits on the pixel it comes from."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     if signed:  # a map around zero: symmetric colours
@@ -69,7 +72,11 @@ def _save_image(tensor: torch.Tensor, path: Path, title: str, signed: bool = Fal
         if values.dim() == 3:
             values = values.sum(0)
         limit = values.abs().max().item() or 1.0
-        shown = ax.imshow(values.numpy(), cmap="coolwarm", vmin=-limit, vmax=limit)
+        overlay = under is not None and tuple(under.shape[-2:]) == tuple(values.shape)
+        if overlay:
+            background, _ = _show(under)
+            ax.imshow(background.mean(-1) if background.ndim == 3 else background, cmap="gray")
+        shown = ax.imshow(values.numpy(), cmap="coolwarm", vmin=-limit, vmax=limit, alpha=0.65 if overlay else 1.0)
         fig.colorbar(shown, ax=ax, fraction=0.046)
     else:
         array, cmap = _show(tensor)
@@ -135,6 +142,7 @@ def explain_image(
                     out / f"votes_{_file_name(names[k])}.png",
                     f"votes for {names[k]} (sum {votes.sum():.2f})",
                     True,
+                    under=display if display is not None else x0[0],
                 )
             )
         row = scope.rows(x0, [predicted])[0]
