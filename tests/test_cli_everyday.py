@@ -228,3 +228,23 @@ def test_patience_stops_a_run_whose_score_stopped_improving(tmp_path):
     waited = [n - 1 - best for n, best in zip(range(1, len(tops) + 1), best_before)]
     assert len(tops) < 12 and waited[-1] >= 1 and all(w < 1 for w in waited[:-1]), tops
     assert "stopping early" in run.stdout
+
+
+def test_eval_report_writes_the_confusion_matrix_and_per_class_accuracy(classifier, tmp_path):
+    import csv
+
+    run = convforge("eval", str(classifier), "--report", "--val-subset", "500", "--out", str(tmp_path / "val"))
+    assert run.returncode == 0, run.stderr
+    assert "most often taken for" in run.stdout and "Ankle boot" in run.stdout
+    rows = list(csv.DictReader((tmp_path / "val" / "per_class.csv").open()))
+    assert len(rows) == 10 and sum(int(r["examples"]) for r in rows) == 500
+    top1 = float(run.stdout.split("top1 ")[1].split(" %")[0])
+    assert sum(int(r["correct"]) for r in rows) / 5 == pytest.approx(top1, abs=0.01)  # the same predictions
+    assert (tmp_path / "val" / "confusion_matrix.png").stat().st_size > 0
+    before = (tmp_path / "val" / "per_class.csv").read_bytes()
+    again = convforge("eval", str(classifier), "--report", "--val-subset", "500", "--out", str(tmp_path / "val"))
+    one_sentence(again, "confusion_matrix.png", "--overwrite")
+    assert (tmp_path / "val" / "per_class.csv").read_bytes() == before
+    replaced = convforge("eval", str(classifier), "--report", "--val-subset", "500", "--out", str(tmp_path / "val"),
+                         "--overwrite")  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr

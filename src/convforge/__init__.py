@@ -33,6 +33,7 @@ _PUBLIC = {
     "list_runs": "convforge.runs.run_listing",
     "model_rows": "convforge.model_table",
     "run_study": "convforge.experiments.deep_vs_shallow",
+    "validation_report": "convforge.engine.validation_report",
     "upscale": "convforge.tasks.sr",
 }
 

@@ -26,6 +26,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--val-subset", type=int, default=0,
                         help="score a seeded random subset of this many examples (default 0: all)")  # fmt: skip
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: cpu; ONNX files run on the CPU)")
+    parser.add_argument("--report", action="store_true", help="also print per-class accuracy and write the "
+                        "confusion matrix (into a fresh <run>/val folder, or --out)")  # fmt: skip
+    parser.add_argument("--out", help="folder for --report's files")
+    parser.add_argument("--overwrite", action="store_true", help="replace --report's files already in --out")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even when EMA weights exist")
     parser.set_defaults(run=run)
 
@@ -49,6 +53,14 @@ def run(args: argparse.Namespace) -> int:
             prefix = f"{name}: " if len(names) > 1 else ""
             label = f"{_label(source)}: " if len(sources) > 1 else ""
             print(f"{prefix}{label}{shown}  ({metrics['count']} examples)")
+        if args.report:
+            from convforge.engine.validation_report import validation_report
+
+            report = validation_report(sources[-1], name, data_root=args.data_root, batch_size=args.batch,
+                                       device=args.device, out=args.out, val_subset=args.val_subset,
+                                       overwrite=args.overwrite)  # fmt: skip
+            print(report.table)
+            print(f"wrote {', '.join(p.name for p in report.files)} in {report.folder}")
     return 0
 
 

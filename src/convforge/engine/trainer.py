@@ -216,9 +216,7 @@ def evaluate(
         raise ConvforgeError("name the dataset to evaluate on (data=...)")
     else:
         values = {"task": task or DEFAULT_TASK, **settings}
-    # the whole test split (or ``val_subset`` examples of it, drawn with the recipe's seed), whatever the run used
-    recipe = Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root,
-                                 "val_subset": val_subset})  # fmt: skip
+    recipe = eval_recipe(values, batch_size, data_root, val_subset)
     task_impl = get_task(recipe.task)
     batches = task_impl.build_eval_data(recipe, data)
     if device is not None and next(model.parameters(), None) is not None:
@@ -228,6 +226,12 @@ def evaluate(
     model.eval()
     sums = task_impl.evaluate(model, batches, device)
     return {**task_impl.summarise(sums), "count": int(sums["count"])}
+
+
+def eval_recipe(values: dict[str, Any], batch_size: int, data_root: str | None, val_subset: int = 0) -> Recipe:
+    """The recipe an evaluation reads data with: the run's, over the whole test split (or ``val_subset`` examples
+    of it, drawn with the recipe's seed), whatever the run trained on."""
+    return Recipe.from_values({**values, "batch_size": batch_size, "data_root": data_root, "val_subset": val_subset})
 
 
 class _Trainer:

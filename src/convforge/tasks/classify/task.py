@@ -153,6 +153,26 @@ class ClassificationTask:
         n = max(sums["count"], 1)
         return {"loss": sums["loss_sum"] / n, "top1": 100 * sums["top1_sum"] / n, "top5": 100 * sums["top5_sum"] / n}
 
+    def validation_report(self, model: nn.Module, batches: Iterable, device: torch.device, config: dict[str, Any],
+                          out: Path, title: str = "") -> tuple[str, list[Path]]:  # fmt: skip
+        """The confusion matrix (``confusion_matrix.png``) and per-class accuracy (``per_class.csv``, and as a
+        table) over ``batches``, written into ``out``; returns the table and the files."""
+        from convforge.atomic import write_text_atomic
+        from convforge.tasks.classify.confusion import (
+            class_names,
+            confusion_matrix,
+            per_class_csv,
+            per_class_table,
+            plot_confusion,
+        )
+
+        count = int((config.get("model_kwargs") or {}).get("num_classes") or len(config.get("classes") or []))
+        matrix = confusion_matrix(model, batches, device, count)
+        names = class_names(config.get("classes"), count)
+        files = [plot_confusion(matrix, names, out / "confusion_matrix.png", title),
+                 write_text_atomic(out / "per_class.csv", per_class_csv(matrix, names))]  # fmt: skip
+        return per_class_table(matrix, names), files
+
     # ------------------------------------------------------------ inference
 
     def model_input(self, image: torch.Tensor, config: dict[str, Any]) -> torch.Tensor:
