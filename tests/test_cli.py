@@ -233,9 +233,11 @@ def test_detection_train_eval_predict_and_export_from_the_command_line(tmp_path,
     assert "best val map50_95" in run.stdout
     run_dir = tmp_path / "detect" / "leyolo_nano"
 
-    evaluated = convforge("eval", str(run_dir), "--batch", "6")
+    evaluated = convforge("eval", str(run_dir), "--batch", "6", "--report")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "map50 " in evaluated.stdout and "(6 examples)" in evaluated.stdout
+    assert "map50 " in evaluated.stdout and "(6 examples)" in evaluated.stdout and "AP50-95" in evaluated.stdout
+    report = {p.name: p.stat().st_size for p in (run_dir / "val").iterdir()}
+    assert set(report) == {"pr_curve.png", "confusion_matrix.png", "predictions.jpg"} and all(report.values())
 
     predicted = convforge("predict", str(run_dir), str(images[0]), "--conf", "0", "--out", str(tmp_path / "pred"))
     assert predicted.returncode == 0, predicted.stderr

@@ -13,6 +13,8 @@ from convforge.output_files import check_output_files, fresh_folder
 from convforge.runs.loading import load_trained
 from convforge.tasks import get_task
 
+REPORT_FILES = ("confusion_matrix.png", "per_class.csv", "pr_curve.png", "predictions.jpg")  # any task's
+
 
 @dataclass
 class ValidationReport:
@@ -32,14 +34,15 @@ def validation_report(run: str | Path, data: str | None = None, *, data_root: st
     trained = load_trained(run)
     task = get_task(trained.task)
     if not hasattr(task, "validation_report"):
-        raise ConvforgeError(f"the {trained.task} task has no per-class report yet; classification runs have one")
+        raise ConvforgeError(f"the {trained.task} task has no per-class report yet; classification and detection "
+                             "runs have one")  # fmt: skip
     values = Recipe.stored_values(trained.config["recipe"])
     recipe = eval_recipe(values, batch_size, data_root or values.get("data_root"), val_subset)
     batches = task.build_eval_data(recipe, data)
     target = resolve_device(device) if device is not None else resolve_device("cpu")
     model = trained.model.to(target).eval()
     folder = Path(out) if out is not None else fresh_folder(trained.run_dir / "val")
-    check_output_files(folder, ("confusion_matrix.png", "per_class.csv"), overwrite=overwrite or out is None)
+    check_output_files(folder, REPORT_FILES, overwrite=overwrite or out is None)
     title = f"{trained.config.get('model') or 'model'} on {data or recipe.data}"
     table, files = task.validation_report(model, batches, target, trained.config, folder, Path(title).name)
     return ValidationReport(table, folder, files)

@@ -54,8 +54,10 @@ def per_class_csv(matrix: torch.Tensor, classes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_confusion(matrix: torch.Tensor, classes: list[str], path: str | Path, title: str = "") -> Path:
-    """The confusion matrix with each true class's row normalised to 1, as Ultralytics draws it."""
+def plot_confusion(matrix: torch.Tensor, classes: list[str], path: str | Path, title: str = "",
+                   totals: bool = True) -> Path:  # fmt: skip
+    """The confusion matrix with each true class's row normalised to 1, as Ultralytics draws it; ``totals`` puts
+    the example count and top-1 accuracy in the title (a classifier's)."""
     plt = pyplot()
     rows = matrix.double()
     shares = rows / rows.sum(1, keepdim=True).clamp_min(1)
@@ -75,6 +77,7 @@ def plot_confusion(matrix: torch.Tensor, classes: list[str], path: str | Path, t
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     accuracy = 100 * float(matrix.diagonal().sum()) / max(int(matrix.sum()), 1)
-    ax.set_title(f"{title + ': ' if title else ''}{int(matrix.sum()):,} examples, top-1 {accuracy:.2f} %")
+    summary = f"{int(matrix.sum()):,} examples, top-1 {accuracy:.2f} %" if totals else "confusion matrix"
+    ax.set_title(f"{title + ': ' if title else ''}{summary}")
     fig.tight_layout()
     return save_figure(fig, path)

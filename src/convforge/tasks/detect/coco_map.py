@@ -62,6 +62,11 @@ class MeanAveragePrecision:
             "per_class": {c: float(p.mean()) for c, p in per_class.items()},
         }
 
+    def precision_curves(self) -> dict[int, np.ndarray]:
+        """Per class with ground truth, its interpolated precision (IoU thresholds × 101 recall points), the curves
+        whose means are the APs."""
+        return {c: self._class_precision(c) for c in sorted({int(c) for i in self.images for c in i.gt_classes})}
+
     def _class_precision(self, cls: int) -> np.ndarray:
         """Interpolated precision (T thresholds, R recall points) of one class."""
         scores, matched, gt_count = [], [], 0

@@ -193,6 +193,15 @@ class DetectionTask:
         scores = metric.compute() if metric.images else {"map50_95": 0.0, "map50": 0.0, "map75": 0.0}
         return {**sums, "map50_95": scores["map50_95"], "map50": scores["map50"], "map75": scores["map75"]}
 
+    def validation_report(self, model: nn.Module, batches: Iterable, device: torch.device, config: dict[str, Any],
+                          out: Path, title: str = "") -> tuple[str, list[Path]]:  # fmt: skip
+        """The PR curve, the confusion matrix and a mosaic of predictions over ``batches``, written into ``out``;
+        returns the per-class AP table and the files."""
+        from convforge.tasks.detect.validation_plots import validation_plots
+
+        names = list(config.get("classes") or [])
+        return validation_plots(model, batches, device, names, out, title, (VAL_CONF, VAL_IOU, VAL_MAX_DET))
+
     @staticmethod
     def summarise(sums: dict[str, float]) -> dict[str, float]:
         """Mean losses per image (when measured), and mAP (0–1) as computed on the whole validation set."""
