@@ -248,3 +248,23 @@ def test_eval_report_writes_the_confusion_matrix_and_per_class_accuracy(classifi
     replaced = convforge("eval", str(classifier), "--report", "--val-subset", "500", "--out", str(tmp_path / "val"),
                          "--overwrite")  # fmt: skip
     assert replaced.returncode == 0, replaced.stderr
+
+
+def test_tensorboard_logs_every_epoch_beside_metrics_csv(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = [a for a in TINY if a not in ("--epochs", "1")]
+    run = convforge("train", "simplenet_cifar_310k", *args, "--epochs", "2", "--tensorboard", "--project",
+                    str(tmp_path))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    events = EventAccumulator(str(tmp_path / "classify" / "simplenet_cifar_310k" / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "val/loss", "val/top1", "lr"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("val/top1")] == [1, 2]
+
+
+def test_tensorboard_missing_is_named_with_its_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    run = convforge("train", "simplenet_cifar_310k", *TINY, "--tensorboard", "--project", str(tmp_path))
+    one_sentence(run, "pip install tensorboard")
+    assert not (tmp_path / "classify").exists()  # refused before the run began

@@ -16,7 +16,7 @@ RECIPE_OPTIONS = {
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
     "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
-    "val_data": "val_data", "patience": "patience",
+    "val_data": "val_data", "patience": "patience", "tensorboard": "tensorboard",
 }  # fmt: skip
 
 
@@ -72,6 +72,12 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, help="warm-up epochs")
     parser.add_argument("--wd", type=float, help="weight decay")
     parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also log each epoch for TensorBoard, in <run>/tensorboard (pip install tensorboard)",
+    )
     parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score "
                         "(default 0: train every epoch)")  # fmt: skip
     parser.add_argument("--ema", type=float, help="EMA decay of weights, e.g. 0.999 (0 = off)")

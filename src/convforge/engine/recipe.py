@@ -72,6 +72,7 @@ class Recipe:
     task: str = DEFAULT_TASK
     project: str = "runs"
     name: str | None = None
+    tensorboard: bool = False  # also log every epoch's figures for TensorBoard, in <run>/tensorboard
     # the task's own fields (scale, image_size, box_gain, ...)
     task_settings: TaskSettings = field(default=None)  # type: ignore[assignment]
 
@@ -165,7 +166,7 @@ class Recipe:
                       "kd_alpha", "kd_temperature")  # fmt: skip
         if not isinstance(self.milestones, list):
             raise rejected("milestones", self.milestones, "use a list of epochs, e.g. [30, 60]")
-        check_bools(self, "compile", "nesterov")
+        check_bools(self, "compile", "nesterov", "tensorboard")
         if self.opt not in OPTIMIZERS:
             raise rejected("opt", self.opt, f"use one of {', '.join(OPTIMIZERS)}")
         if self.sched not in SCHEDULES:

@@ -259,6 +259,7 @@ class _Trainer:
         self.progress = progress
         self.run_dir = run
         self.lock: RunLock | None = None
+        self.tensorboard: Any = None  # torch's SummaryWriter, made at the first epoch with --tensorboard
         self.resuming = run is not None
 
     # ------------------------------------------------------------ set-up
@@ -271,6 +272,8 @@ class _Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         seed_everything(recipe.seed)
+        if recipe.tensorboard:
+            _summary_writer()  # a missing package is named before any data is read
         self.task = get_task(recipe.task)
 
         self.channels_last = recipe.channels_last
@@ -426,6 +429,8 @@ class _Trainer:
                 self._epoch(epoch)
             failed = False
         finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             if self.lock is not None:
                 self.lock.release()
             shutdown(getattr(self, "ctx", DistContext()), failed)
@@ -568,6 +573,16 @@ class _Trainer:
                                  f"({' '.join(str(err).split())}); it was made for {made_for}; restore the run's "
                                  "config.yaml or start a new run") from err  # fmt: skip
 
+    def _log_tensorboard(self, row: dict[str, Any]) -> None:
+        """The epoch's figures as TensorBoard scalars (``train/loss``, ``val/top1``, ``lr``, ...)."""
+        if self.tensorboard is None:
+            self.tensorboard = _summary_writer()(str(self.run_dir.path / "tensorboard"))
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                tag = key.replace("train_", "train/", 1).replace("val_", "val/", 1)
+                self.tensorboard.add_scalar(tag, value, row["epoch"])
+        self.tensorboard.flush()
+
     def _save(self, epoch: int, row: dict[str, Any]) -> None:
         primary = f"val_{self.task.primary_metric}"
         best = max(self.rows, key=lambda r: r[primary])
@@ -596,6 +611,8 @@ class _Trainer:
                 target = self.run_dir.checkpoint("best").with_suffix(suffix)
                 _copy_atomic(last.with_suffix(suffix), target)
         self.run_dir.write_metrics(self.rows)
+        if self.recipe.tensorboard:
+            self._log_tensorboard(row)
         plot_curves(
             self.rows,
             self.run_dir.plots / "curves.png",
@@ -611,6 +628,15 @@ def _example_count(loader: Any) -> str:
         if held is not None and hasattr(held, "__len__"):
             return f"{len(held):,}"
     return "fewer than one batch"
+
+
+def _summary_writer() -> Any:
+    """torch's TensorBoard ``SummaryWriter``; without the tensorboard package, the error names it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError("tensorboard is not installed", name="tensorboard") from err
+    return SummaryWriter
 
 
 def _resumed_spec(recorded: Origin | None, model: nn.Module | None, config: dict[str, Any]) -> dict[str, Any] | None:
