@@ -268,3 +268,13 @@ def test_tensorboard_missing_is_named_with_its_install_command(tmp_path, monkeyp
     run = convforge("train", "simplenet_cifar_310k", *TINY, "--tensorboard", "--project", str(tmp_path))
     one_sentence(run, "pip install tensorboard")
     assert not (tmp_path / "classify").exists()  # refused before the run began
+
+
+def test_device_cuda_trains_on_a_gpu_or_says_there_is_none(tmp_path):
+    import torch
+
+    run = convforge("train", "simplenet_cifar_310k", *TINY, "--device", "cuda", "--project", str(tmp_path))
+    if torch.cuda.is_available():
+        assert run.returncode == 0, run.stderr
+    else:
+        one_sentence(run, "'cuda'", "finds none", "--device cpu")

@@ -474,10 +474,12 @@ def test_a_read_only_output_folder_is_one_sentence(tiny_run, tmp_path):
             os.seteuid(65534)
         try:
             code, _, err = run_cli("predict", str(run), str(image), "--out", str(locked))
+            trained = run_cli("train", "simplenet_cifar_310k", *TINY, "--epochs", "1", "--project", str(locked))
         finally:
             if root:
                 os.seteuid(0)
         assert_one_sentence(code, err, "Permission denied", str(locked))
+        assert_one_sentence(trained[0], trained[2], "Permission denied", "--project")
         assert list(locked.iterdir()) == []
     finally:
         shutil.rmtree(shared, ignore_errors=True)

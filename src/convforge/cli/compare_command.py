@@ -32,4 +32,5 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(comparison_table(rows))
     print(f"\nplot: {folder / 'accuracy_vs_macs.png'}   table: {folder / 'comparison.csv'}")
+    print("runs: " + "  ".join(row.run_dir for row in rows))
     return 0
