@@ -74,7 +74,7 @@ class ResidualBranch(nn.Module):
     ) -> None:
         super().__init__()
         norm = "none" if norm is None else norm
-        _check_positive_int("channels", channels)
+        _check_positive_int("channels", channels, MAX_WIDTH)
         if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
             raise InvalidValueError(f"kernel = {kernel!r} is not allowed; use an odd positive integer (1, 3, 5, ...)")
         if norm not in NORMS:
@@ -95,9 +95,13 @@ class ResidualBranch(nn.Module):
         return f"scale={self.scale}" if self.scale != 1.0 else ""
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidValueError(f"{name} = {value!r} is not allowed; use a positive integer")
+MAX_DEPTH = 10_000  # branches in one stack, as many blocks as a whole spec may hold
+MAX_WIDTH = 65_536  # channels, as in specs
+
+
+def _check_positive_int(name: str, value: object, most: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise InvalidValueError(f"{name} = {value!r} is not allowed; use an integer from 1 to {most:,}")
 
 
 class ResidualStack(nn.Module):
@@ -123,8 +127,8 @@ class ResidualStack(nn.Module):
     ) -> None:
         super().__init__()
         if branches is None:
-            _check_positive_int("channels", channels)
-            _check_positive_int("depth", depth)
+            _check_positive_int("channels", channels, MAX_WIDTH)
+            _check_positive_int("depth", depth, MAX_DEPTH)
             branches = [ResidualBranch(channels, kernel, act, norm, branch_scale, bias) for _ in range(depth)]
         self.branches = nn.ModuleList(branches)
         if len(self.branches) == 0:
@@ -325,7 +329,7 @@ class TaylorResidualStack(ResidualStack):
 
     def __init__(self, *args, order: int = 2, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        _check_positive_int("order", order)
+        _check_positive_int("order", order, MAX_DEPTH)
         self.order = order
 
     @classmethod
