@@ -10,7 +10,6 @@ and tools to read. Loading never unpickles anything.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -96,7 +95,9 @@ def _save_file(tensors: dict[str, torch.Tensor], path: Path, text: str) -> None:
         save_file(tensors, str(path), metadata={"convforge": text})
     except SafetensorError as err:
         code = re.search(r"os error (\d+)", str(err))
-        number = int(code.group(1)) if code else errno.EIO
+        if code is None:  # not the file system's: safetensors refused the tensors themselves
+            raise ConvforgeError(f"could not write the checkpoint {path}: {err}") from err
+        number = int(code.group(1))
         raise OSError(number, os.strerror(number), str(path)) from err
 
 
