@@ -151,15 +151,67 @@ def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tiny_run):
     assert_one_sentence(code, err, "non-finite", name)
 
 
-def run_capped(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    """``convforge ARGS`` as a program under a 6 GiB address-space cap (resnet20's profile needs about 4)."""
-    import resource
+CAP_BYTES = 6 * 2**30  # the address space a capped case may use; resnet20's profile needs about 4 GiB
+_SERVER = """
+import contextlib, io, json, resource, sys, traceback
+resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
+from convforge.cli import main
+for line in sys.stdin:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(json.loads(line))
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except BaseException:  # MemoryError included: the test sees the traceback and fails
+            code, _ = 99, traceback.print_exc(file=err)
+    print(json.dumps([code, err.getvalue()]), flush=True)
+"""
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
 
-    return subprocess.run([sys.executable, "-m", "convforge", *args], capture_output=True, text=True, timeout=120,
-                          preexec_fn=cap, cwd=cwd, check=False)  # fmt: skip
+class _CappedProgram:
+    """One Python program under the address-space cap that runs ``convforge`` commands in turn, so that each
+    capped case costs a command, not a torch import."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess:
+        import json
+        import threading
+
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen([sys.executable, "-c", _SERVER.replace("CAP", str(CAP_BYTES))],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+        process = self.process
+        process.stdin.write(json.dumps(list(args)) + "\n")
+        process.stdin.flush()
+        timer = threading.Timer(120, process.kill)  # a case that hangs fails instead of stalling the suite
+        timer.start()
+        try:
+            line = process.stdout.readline()
+        finally:
+            timer.cancel()
+        if not line:  # killed by the timer, or by the kernel for memory
+            self.process = None
+            return subprocess.CompletedProcess(args, 137, "", "the capped program died (time or memory)")
+        code, err = json.loads(line)
+        return subprocess.CompletedProcess(args, code, "", err)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+
+
+run_capped = _CappedProgram()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_capped_program():
+    yield
+    run_capped.close()
 
 
 def run_memory_case(capped: bool, *args: str) -> tuple[int, str]:
