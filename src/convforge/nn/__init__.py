@@ -1,6 +1,9 @@
 """Reusable building blocks, one concept per file."""
 
+from convforge.nn.band_attention import BandMaskedAttention, band_mask
 from convforge.nn.conv_norm_act import ConvNormAct
+from convforge.nn.dilated_temporal import DilatedTemporalBlock
+from convforge.nn.gated_fusion import GatedFusion
 from convforge.nn.plain_stack import LayerSpec, PlainConvStack, parse_layers
 from convforge.nn.residual_stack import (
     ParallelResidualStack,
@@ -9,9 +12,15 @@ from convforge.nn.residual_stack import (
     SequentialResidualStack,
     TaylorResidualStack,
 )
+from convforge.nn.temporal_pyramid import LevelFusion, PyramidUnit
 
 __all__ = [
+    "BandMaskedAttention",
     "ConvNormAct",
+    "DilatedTemporalBlock",
+    "GatedFusion",
+    "LevelFusion",
+    "PyramidUnit",
     "LayerSpec",
     "ParallelResidualStack",
     "PlainConvStack",
@@ -19,5 +28,6 @@ __all__ = [
     "ResidualStack",
     "SequentialResidualStack",
     "TaylorResidualStack",
+    "band_mask",
     "parse_layers",
 ]
