@@ -1,0 +1,117 @@
+"""AVE (audio-visual event localisation): its annotations, labels and feature files, in the standard layouts.
+
+- ``Annotations.txt``: one line per video, ``class&youtube_id&quality&start&end`` (seconds).
+- Feature and label files are HDF5 with the key ``avadataset``:
+  audio ``[videos, 10, 128]`` (VGGish), visual ``[videos, 10, 7, 7, 512]`` (VGG-19 pool5),
+  segment labels ``labels.h5`` one-hot ``[videos, 10, 29]`` with background at index 28.
+- Split files (``train_order.h5``, ``val_order.h5``, ``test_order.h5``) hold video indices
+  under the key ``order``.
+
+``labels.h5`` is rebuilt from ``Annotations.txt`` when it is absent: segment s of a video is its
+event's class when ``start <= s < end``, background otherwise, with the classes numbered in the
+order the standard code uses (their first appearance in the file: Church bell = 0 … Mandolin = 27).
+The rebuilt labels equal the released ``mil_labels.h5`` (video level) and ``labels_closs.h5``
+(event or background per segment) on all 4,143 videos (``tests/test_av_data.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convforge.errors import ConvforgeError
+
+SEGMENTS = 10  # one-second segments per video
+BACKGROUND = 28  # the background class's index; 28 events come before it
+FEATURE_KEY, ORDER_KEY = "avadataset", "order"
+
+
+@dataclass(frozen=True)
+class AveVideo:
+    """One annotated video: its event class, YouTube id, annotation quality and event start and end (s)."""
+
+    event: str
+    video_id: str
+    quality: str
+    start: int
+    end: int
+
+
+def read_annotations(path: str | Path) -> list[AveVideo]:
+    """The videos of an AVE ``Annotations.txt``, in file order (the index the feature files use)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ConvforgeError(f"could not read the AVE annotations {path}: {err.strerror or err}") from err
+    videos = []
+    for number, line in enumerate(lines, 1):
+        fields = line.strip().split("&")
+        if not line.strip() or fields[0] == "Category":  # a header line, in some copies
+            continue
+        try:
+            event, video_id, quality, start, end = fields
+            videos.append(AveVideo(event, video_id, quality, int(start), int(end)))
+        except ValueError as err:
+            raise ConvforgeError(f"{path}:{number}: expected 'class&youtube_id&quality&start&end', got "
+                                 f"{line.strip()[:80]!r}") from err  # fmt: skip
+    if not videos:
+        raise ConvforgeError(f"{path} holds no annotated video")
+    return videos
+
+
+def event_classes(videos: list[AveVideo]) -> list[str]:
+    """The 28 event classes in the standard code's order: their first appearance in the annotations."""
+    return list(dict.fromkeys(video.event for video in videos))
+
+
+def segment_labels(videos: list[AveVideo], classes: list[str] | None = None) -> np.ndarray:
+    """One-hot labels ``[videos, 10, classes + 1]`` (float32): the event in its seconds, background elsewhere."""
+    classes = classes or event_classes(videos)
+    labels = np.zeros((len(videos), SEGMENTS, len(classes) + 1), dtype=np.float32)
+    labels[:, :, len(classes)] = 1.0
+    index = {name: k for k, name in enumerate(classes)}
+    for v, video in enumerate(videos):
+        for s in range(max(video.start, 0), min(video.end, SEGMENTS)):
+            labels[v, s, len(classes)] = 0.0
+            labels[v, s, index[video.event]] = 1.0
+    return labels
+
+
+def video_labels(videos: list[AveVideo], classes: list[str] | None = None) -> np.ndarray:
+    """One-hot video-level labels ``[videos, classes + 1]``: the video's event class (as ``mil_labels.h5``)."""
+    classes = classes or event_classes(videos)
+    labels = np.zeros((len(videos), len(classes) + 1), dtype=np.float32)
+    index = {name: k for k, name in enumerate(classes)}
+    for v, video in enumerate(videos):
+        labels[v, index[video.event]] = 1.0
+    return labels
+
+
+def read_h5(path: str | Path, key: str = FEATURE_KEY, what: str = "AVE file") -> np.ndarray:
+    """The array under ``key`` in the HDF5 file ``path``; a missing file is one sentence saying where it was looked
+    for and where such files come from."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConvforgeError(f"the {what} {path.name} is not in {path.parent}; the features come from the original "
+                             "dataset releases (AVE: YapengTian/AVE-ECCV18), or from convforge's semi-synthetic "
+                             "writer")  # fmt: skip
+    try:
+        with h5py.File(path, "r") as f:
+            if key not in f:
+                raise ConvforgeError(f"{path} has no dataset {key!r} (it has {', '.join(f.keys()) or 'none'})")
+            return f[key][()]
+    except OSError as err:
+        raise ConvforgeError(f"{path} is not a readable HDF5 file: {err}") from err
+
+
+def load_segment_labels(folder: str | Path) -> np.ndarray:
+    """``labels.h5`` from ``folder``, or the same labels rebuilt from its ``Annotations.txt`` when it is absent."""
+    folder = Path(folder)
+    if (folder / "labels.h5").is_file():
+        return read_h5(folder / "labels.h5", what="AVE label file").astype(np.float32)
+    return segment_labels(read_annotations(folder / "Annotations.txt"))
