@@ -1,11 +1,12 @@
 """Multi-head attention restricted to a band of the time axis: each step attends only to steps within ±dilation.
 
-MM-Pyramid's fixed-size attention block: a pre-LayerNorm residual attention layer followed by a
-feed-forward layer, whose attention is masked so that a pyramid unit of dilation d sees a window
-of 2d + 1 segments. The mask is built once per (length, dilation, device) and kept; the attention
-itself is ``torch.nn.functional.scaled_dot_product_attention`` with that boolean mask, so the
-profiler counts it and LinearScope refuses it by name. Queries may come from one stream and keys
-and values from another (cross-modal attention).
+MM-Pyramid's fixed-size attention block: a residual attention layer followed by a feed-forward
+layer, each after a LayerNorm, whose attention is masked so that a pyramid unit of dilation d
+sees a window of 2d + 1 segments. As released, the LayerNorm is applied to the queries only:
+keys and values are the raw inputs (``x`` itself, or ``context``). The mask is built once per
+(length, dilation, device) and kept; the attention is
+``torch.nn.functional.scaled_dot_product_attention`` with that boolean mask, so the profiler
+counts it and LinearScope refuses it by name.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def band_mask(length: int, dilation: int, device: torch.device | str = "cpu") ->
 
 
 class BandMaskedAttention(nn.Module):
-    """``x + Attn(LN(x), LN(context))`` then ``+ FFN(LN(·))``, the attention masked to ±``dilation`` steps.
+    """``x + Attn(LN(x), context)`` then ``+ FFN(LN(·))``, the attention masked to ±``dilation`` steps.
 
     Inputs are ``[batch, time, channels]``; ``context`` (default: ``x``) supplies keys and values.
     """
@@ -40,7 +41,7 @@ class BandMaskedAttention(nn.Module):
         if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
             raise InvalidValueError(f"dilation must be an integer >= 0, got {dilation!r}")
         self.heads, self.dilation, self.attention_dropout = heads, dilation, attention_dropout
-        self.norm_query, self.norm_context = nn.LayerNorm(channels), nn.LayerNorm(channels)
+        self.norm_query = nn.LayerNorm(channels)
         self.query, self.key, self.value = (nn.Linear(channels, channels) for _ in range(3))
         self.out = nn.Linear(channels, channels)
         self.norm_ff = nn.LayerNorm(channels)
@@ -54,9 +55,9 @@ class BandMaskedAttention(nn.Module):
         return x.view(batch, time, self.heads, channels // self.heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        query = self.norm_query(x)
-        source = query if context is None else self.norm_context(context)
-        q, k, v = self._split(self.query(query)), self._split(self.key(source)), self._split(self.value(source))
+        source = x if context is None else context
+        q = self._split(self.query(self.norm_query(x)))
+        k, v = self._split(self.key(source)), self._split(self.value(source))
         mask = band_mask(x.shape[1], self.dilation, x.device)
         drop = self.attention_dropout if self.training else 0.0
         attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
