@@ -1,0 +1,85 @@
+"""LLP (Look, Listen and Parse): video-level labels and the dense per-modality events of its val and test sets.
+
+The standard layout is tab-separated text with a header:
+
+- ``AVVP_train.csv``, ``AVVP_val_pd.csv``, ``AVVP_test_pd.csv``: ``filename`` and
+  ``event_labels`` (class names separated by commas);
+- ``AVVP_eval_audio.csv``, ``AVVP_eval_visual.csv``: ``filename``, ``onset``, ``offset`` (whole
+  seconds) and ``event_labels`` (one class) per event.
+
+Features are one ``.npy`` file per video and stream (audio ``[10, 128]``, 2-D visual
+``[80, 2048]``, 3-D visual ``[10, 512]``), named after the video. The classes are numbered in
+the standard evaluation code's order (``LLP_CLASSES``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from convforge.errors import ConvforgeError
+
+LLP_CLASSES = (
+    "Speech", "Car", "Cheering", "Dog", "Cat", "Frying_(food)", "Basketball_bounce", "Fire_alarm", "Chainsaw",
+    "Cello", "Banjo", "Singing", "Chicken_rooster", "Violin_fiddle", "Vacuum_cleaner", "Baby_laughter", "Accordion",
+    "Lawn_mower", "Motorcycle", "Helicopter", "Acoustic_guitar", "Telephone_bell_ringing", "Baby_cry_infant_cry",
+    "Blender", "Clapping",
+)  # fmt: skip
+SEGMENTS = 10
+_INDEX = {name: k for k, name in enumerate(LLP_CLASSES)}
+
+
+def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConvforgeError(f"{path} has no column {', '.join(missing)}; LLP files are tab-separated with "
+                                     f"the columns {', '.join(columns)}")  # fmt: skip
+            return list(reader)
+    except OSError as err:
+        raise ConvforgeError(f"could not read the LLP file {path}: {err.strerror or err}") from err
+
+
+def _class_index(path: Path, line: int, name: str) -> int:
+    if name not in _INDEX:
+        raise ConvforgeError(f"{path}:{line}: {name!r} is not one of LLP's 25 classes")
+    return _INDEX[name]
+
+
+def read_video_labels(path: str | Path) -> dict[str, np.ndarray]:
+    """Each video's labels as a 0/1 vector of the 25 classes, by file name, in file order."""
+    path = Path(path)
+    labels = {}
+    for line, row in enumerate(_rows(path, ("filename", "event_labels")), 2):
+        vector = np.zeros(len(LLP_CLASSES), dtype=np.float32)
+        for name in filter(None, (n.strip() for n in row["event_labels"].split(","))):
+            vector[_class_index(path, line, name)] = 1.0
+        labels[row["filename"]] = vector
+    return labels
+
+
+def read_dense_events(path: str | Path) -> dict[str, np.ndarray]:
+    """The events of one modality as ``[25, 10]`` 0/1 matrices by file name: class k is on in seconds
+    ``onset ≤ s < offset``, as the standard evaluation reads them."""
+    path = Path(path)
+    events: dict[str, np.ndarray] = {}
+    for line, row in enumerate(_rows(path, ("filename", "onset", "offset", "event_labels")), 2):
+        try:
+            onset, offset = int(row["onset"]), int(row["offset"])
+        except ValueError as err:
+            raise ConvforgeError(f"{path}:{line}: onset and offset must be whole seconds") from err
+        matrix = events.setdefault(row["filename"], np.zeros((len(LLP_CLASSES), SEGMENTS), dtype=np.int64))
+        matrix[_class_index(path, line, row["event_labels"].strip()), max(onset, 0) : min(offset, SEGMENTS)] = 1
+    return events
+
+
+def ground_truth(
+    video: str, audio: dict[str, np.ndarray], visual: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A video's audio and visual ``[25, 10]`` matrices (zeros where it has no event in that modality)."""
+    empty = np.zeros((len(LLP_CLASSES), SEGMENTS), dtype=np.int64)
+    return audio.get(video, empty), visual.get(video, empty)
