@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -20,14 +19,9 @@ from typing import Any
 
 import convforge
 from convforge.atomic import write_json_atomic
+from convforge.user_cache import cache_folder
 
 COLUMNS = ("family", "task", "input", "params", "macs", "paper_params", "paper_macs")
-
-
-def cache_folder() -> Path:
-    """Where convforge keeps what it can measure again: ``$XDG_CACHE_HOME/convforge`` (``~/.cache/convforge``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "convforge"
 
 
 def _installed_key() -> str:

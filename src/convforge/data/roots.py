@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from convforge.user_cache import cache_folder
+
 SYSTEM_LOCATIONS = {
     "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")],
 }
@@ -20,8 +22,7 @@ SYSTEM_LOCATIONS = {
 
 def download_cache() -> Path:
     """The folder torchvision downloads go to."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "convforge" / "data"
+    return cache_folder() / "data"
 
 
 def candidate_roots(name: str, root: str | Path | None = None) -> list[Path]:

@@ -116,7 +116,6 @@ class SpecModel(nn.Module):
         self.sources: list[list[int]] = []
         self.names: dict[str, int] = {}
         self.parameter_count = 0  # of the rows built so far
-        self.blocks = 0  # built so far, after the depth multiplier
         channels: list[int] = []
         _check_fields(spec)
         if not isinstance(spec.layers, list) or not spec.layers:
@@ -178,10 +177,6 @@ class SpecModel(nn.Module):
         args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
         inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
-        self.blocks += count
-        if self.blocks > MAX_BLOCKS:
-            raise fail("repeats", f"the network would stack {self.blocks:,} blocks by this row, more than the "
-                                  f"{MAX_BLOCKS:,} a spec may build")  # fmt: skip
 
         def make() -> tuple[list[nn.Module], int]:
             if info.channels in ("out", "fixed"):

@@ -76,3 +76,11 @@ def non_max_suppression(predictions: torch.Tensor, conf: float = 0.25, iou: floa
         kept = torchvision.ops.batched_nms(boxes.float(), best.float(), label, iou)[:max_det]
         results.append(torch.cat((boxes[kept], best[kept, None], label[kept, None].to(boxes.dtype)), 1))
     return results
+
+
+def original_detections(predictions: torch.Tensor, geometry: list, conf: float, iou: float,
+                        max_det: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:  # fmt: skip
+    """Per image, the multi-label NMS detections of a letterboxed batch as validation scores them: boxes mapped
+    back to the original image (x1, y1, x2, y2 in its pixels), scores and classes, on the CPU."""
+    found = non_max_suppression(predictions, conf, iou, max_det, multi_label=True)
+    return [(geo.to_original(d.cpu()[:, :4]), d.cpu()[:, 4], d.cpu()[:, 5]) for d, geo in zip(found, geometry)]

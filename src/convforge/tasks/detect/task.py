@@ -23,7 +23,7 @@ from convforge.field_checks import check_bools, check_image_size, check_range, i
 from convforge.nn.detect_head import DetectHead
 from convforge.output_files import check_output_files, fresh_folder, remove_if_empty
 from convforge.tasks.base import Predictions, TaskData, TaskSettings, first_examples, output_names
-from convforge.tasks.detect.boxes import non_max_suppression
+from convforge.tasks.detect.boxes import original_detections
 from convforge.tasks.detect.coco_map import MeanAveragePrecision
 from convforge.tasks.detect.loss import DetectionLoss
 from convforge.tasks.detect.predict import (
@@ -179,14 +179,9 @@ class DetectionTask:
                                        ("dfl", parts.dfl)):  # fmt: skip
                         sums[f"{key}_sum"] += value.item() * n
                 sums["count"] += n
-                for detections, geometry, gt_boxes, gt_classes in zip(
-                    non_max_suppression(output, VAL_CONF, VAL_IOU, VAL_MAX_DET, multi_label=True), batch.geometry,
-                    batch.gt_boxes,
-                    batch.gt_classes,
-                ):  # fmt: skip
-                    detections = detections.cpu()
-                    boxes = geometry.to_original(detections[:, :4])
-                    metric.add(gt_boxes, gt_classes, boxes, detections[:, 4], detections[:, 5])
+                found = original_detections(output, batch.geometry, VAL_CONF, VAL_IOU, VAL_MAX_DET)
+                for (boxes, scores, classes), gt_boxes, gt_classes in zip(found, batch.gt_boxes, batch.gt_classes):
+                    metric.add(gt_boxes, gt_classes, boxes, scores, classes)
         finally:
             if hook is not None:
                 hook.remove()

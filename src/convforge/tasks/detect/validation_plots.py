@@ -23,7 +23,7 @@ from convforge.data.letterbox import letterbox
 from convforge.figures import pyplot, save_figure
 from convforge.tables import text_table
 from convforge.tasks.classify.confusion import plot_confusion
-from convforge.tasks.detect.boxes import non_max_suppression
+from convforge.tasks.detect.boxes import original_detections
 from convforge.tasks.detect.coco_map import RECALL_POINTS, MeanAveragePrecision, box_iou
 from convforge.tasks.detect.predict import Detection, draw_detections
 
@@ -63,12 +63,11 @@ def validation_plots(model: nn.Module, batches: Iterable, device: torch.device, 
     shown: list[tuple[str, list[Detection]]] = []
     for batch in batches:
         output = model(batch.images.to(device)).float()
-        found = non_max_suppression(output, *nms, multi_label=True)
-        for detections, geometry, gt_boxes, gt_classes, file in zip(found, batch.geometry, batch.gt_boxes,
-                                                                     batch.gt_classes, batch.files):  # fmt: skip
-            detections = detections.cpu()
-            boxes = geometry.to_original(detections[:, :4]).numpy()
-            scores, classes = detections[:, 4].numpy(), detections[:, 5].numpy().astype(np.int64)
+        found = original_detections(output, batch.geometry, *nms)
+        for (found_boxes, found_scores, found_classes), gt_boxes, gt_classes, file in zip(
+            found, batch.gt_boxes, batch.gt_classes, batch.files
+        ):
+            boxes, scores, classes = found_boxes.numpy(), found_scores.numpy(), found_classes.numpy().astype(np.int64)
             metric.add(gt_boxes, gt_classes, boxes, scores, classes)
             keep = (scores >= MATRIX_CONF) & (classes < count)
             truth = np.asarray(gt_classes, dtype=np.int64)
