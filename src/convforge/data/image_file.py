@@ -17,6 +17,7 @@ def drop_alpha(image: torch.Tensor) -> torch.Tensor:
     return image[:-1] if image.shape[-3] in (2, 4) else image
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")  # what read_image decodes
 DEFAULT_MAX_PIXELS = 100_000_000  # about PIL's decompression-bomb limit
 DIRECT_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L")  # decoded as they are; others through PIL
 

@@ -11,7 +11,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from convforge.data.image_file import read_image
+from convforge.data.image_file import IMAGE_SUFFIXES, read_image
 from convforge.engine.device_choice import resolve_device
 from convforge.errors import ConvforgeError
 from convforge.runs.loading import TrainedModel, trained_model
@@ -30,9 +30,6 @@ def _task_of(trained: TrainedModel, options: dict[str, Any], method: str) -> Tas
         raise ConvforgeError(f"{trained.checkpoint} is a model of the {trained.task} task, whose prediction {takes}; "
                              f"got {', '.join(unknown)}")  # fmt: skip
     return task
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def image_files(sources: list[str | Path]) -> list[Path]:
