@@ -19,6 +19,7 @@ from typing import Any
 
 import convforge
 from convforge.atomic import write_json_atomic
+from convforge.input_shapes import shape_text
 from convforge.user_cache import cache_folder
 
 COLUMNS = ("family", "task", "input", "params", "macs", "paper_params", "paper_macs")
@@ -56,7 +57,7 @@ def _measure(name: str) -> dict[str, Any]:
     return {
         "family": info.family,
         "task": info.task,
-        "input": "x".join(map(str, info.input_size)),
+        "input": shape_text(info.input_size),
         "params": int(result.params),
         "macs": float(result.macs),
         "paper_params": info.published.get("params"),

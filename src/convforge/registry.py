@@ -24,6 +24,7 @@ from typing import Any
 from torch import nn
 
 from convforge.errors import ConvforgeError, InvalidValueError, UnknownModelError
+from convforge.input_shapes import is_multi_input
 from convforge.model_origin import Origin, set_origin
 from convforge.spec import Spec, build_spec, is_spec_path
 from convforge.spec.model import max_spec_parameters
@@ -225,8 +226,10 @@ def _create(name: str, overrides: dict[str, Any]) -> nn.Module:
             overrides.setdefault("weights_backbone", None)  # segmentation/detection default to a download
         return _build(name, builder, **overrides)
     assert info.factory is not None
-    defaults: dict[str, Any] = {"in_chans": info.input_size[0]}
     parameters = inspect.signature(info.factory).parameters
+    defaults: dict[str, Any] = {}
+    if not is_multi_input(info.input_size):  # a model of several input streams has no one channel count
+        defaults["in_chans"] = info.input_size[0]
     if "num_classes" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         defaults["num_classes"] = info.num_classes
     kwargs = {**defaults, **overrides}
@@ -246,7 +249,7 @@ def _build(name: str, builder: Callable[..., nn.Module], *args: Any, **kwargs: A
 def default_input_size(name: str, **overrides: Any) -> tuple[int, ...]:
     """The per-sample input shape (C, H, W) a model expects by default, honouring an ``in_chans`` override."""
     size = get_model_info(name).input_size
-    if "in_chans" in overrides:
+    if "in_chans" in overrides and not is_multi_input(size):
         channels = overrides["in_chans"]
         if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
             raise InvalidValueError(f"in_chans must be a positive integer, got {channels!r}")

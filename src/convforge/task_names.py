@@ -7,7 +7,13 @@ There is one vocabulary of task names (``classify``, ``detect``, ``sr``, ...: se
 
 from __future__ import annotations
 
-TASK_NAMES = ("classify", "sr", "detect")  # the tasks convforge trains, as :data:`convforge.tasks.TASKS` names them
+TASK_NAMES = (
+    "classify",
+    "sr",
+    "detect",
+    "av-event",
+    "av-parse",
+)  # the tasks convforge trains, as :data:`convforge.tasks.TASKS` names them
 EARLIER_NAMES = {"classification": "classify", "detection": "detect", "super_resolution": "sr"}
 
 

@@ -9,6 +9,7 @@ import sys
 
 from convforge import __version__
 from convforge.cli import (
+    av_synth_command,
     compare_command,
     eval_command,
     explain_command,
@@ -43,6 +44,7 @@ COMMANDS = (
     prune_command,
     quantize_command,
     search_command,
+    av_synth_command,
 )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from convforge.errors import ConvforgeError
 from convforge.field_checks import MAX_INPUT_ELEMENTS
+from convforge.input_shapes import valid_shapes
 from convforge.overrides import parse_overrides
 
 __all__ = ["existing_folder", "parse_count", "parse_input_size", "parse_overrides"]
@@ -38,19 +40,23 @@ def existing_folder(text: str) -> str:
     return text
 
 
-def parse_input_size(text: str) -> tuple[int, ...]:
-    """Parse ``CxHxW`` (or ``CxDxHxW``) into a tuple of positive ints."""
-    parts = text.lower().replace("×", "x").split("x")
+def parse_input_size(text: str) -> tuple[Any, ...]:
+    """Parse ``CxHxW`` (or ``CxDxHxW``) into a tuple of positive ints; shapes separated by commas, one per input
+    stream (``10x128,80x2048,10x512``), into a tuple of such tuples."""
+    parts = [p.strip() for p in text.lower().replace("×", "x").split(",")]
     try:
-        size = tuple(int(p) for p in parts)
+        shapes = [tuple(int(n) for n in part.split("x")) for part in parts]
     except ValueError:
-        size = ()
-    if len(size) not in (3, 4) or any(s < 1 for s in size):
+        shapes = []
+    several = len(shapes) > 1
+    if shapes and all(shapes) and sum(math.prod(s) for s in shapes) > MAX_INPUT_ELEMENTS:
+        raise ConvforgeError(f"--input {text!r} has {sum(math.prod(s) for s in shapes):,} values per example, more "
+                             f"than the {MAX_INPUT_ELEMENTS:,} convforge profiles (3x8192x8192 fits)")  # fmt: skip
+    candidate = tuple(shapes) if several else (shapes[0] if shapes else ())
+    if not valid_shapes(candidate) or (not several and len(candidate) < 3):
         raise ConvforgeError(
             f"--input {text!r} is not a valid input size; give channels x height x width as positive integers, "
-            "for example 3x224x224 (or CxDxHxW for 3-D inputs)"
+            "for example 3x224x224 (or CxDxHxW for 3-D inputs), or one shape per input stream separated by commas, "
+            "for example 10x128,80x2048,10x512"
         )
-    if math.prod(size) > MAX_INPUT_ELEMENTS:
-        raise ConvforgeError(f"--input {text!r} has {math.prod(size):,} values per example, more than the "
-                             f"{MAX_INPUT_ELEMENTS:,} convforge profiles (3x8192x8192 fits)")  # fmt: skip
-    return size
+    return tuple(shapes) if several else shapes[0]

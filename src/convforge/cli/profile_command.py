@@ -10,6 +10,7 @@ from pathlib import Path
 from convforge.cli.arguments import parse_input_size, parse_overrides
 from convforge.errors import ConvforgeError
 from convforge.field_checks import MAX_INPUT_ELEMENTS
+from convforge.input_shapes import as_shapes, from_record, shape_text
 from convforge.output_files import check_picture_path
 
 NAME = "profile"
@@ -74,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
         from convforge.runs.loading import load_trained
 
         trained = load_trained(args.model)
-        model, size = trained.model, tuple(trained.config.get("input_size") or ())
+        model, size = trained.model, from_record(trained.config.get("input_size") or ())
         size = parse_input_size(args.input) if args.input else size
     else:
         size = parse_input_size(args.input) if args.input else default_input_size(args.model, **overrides)
         model = create_model(args.model, **overrides)
-    batch_values = (args.batch or 1) * math.prod(size)
+    batch_values = (args.batch or 1) * sum(math.prod(shape) for shape in as_shapes(size))
     if batch_values > MAX_INPUT_ELEMENTS:
-        shape = "x".join(map(str, size))
+        shape = shape_text(size)
         raise ConvforgeError(f"--batch {args.batch} of {shape} inputs is {batch_values:,} values, more than the "
                              f"{MAX_INPUT_ELEMENTS:,} convforge profiles at once; lower --batch")  # fmt: skip
     if args.runs is not None and args.runs > MAX_RUNS:

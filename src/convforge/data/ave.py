@@ -98,8 +98,8 @@ def read_h5(path: str | Path, key: str = FEATURE_KEY, what: str = "AVE file") ->
     path = Path(path)
     if not path.is_file():
         raise ConvforgeError(f"the {what} {path.name} is not in {path.parent}; the features come from the original "
-                             "dataset releases (AVE: YapengTian/AVE-ECCV18), or from convforge's semi-synthetic "
-                             "writer")  # fmt: skip
+                             "dataset release (AVE: YapengTian/AVE-ECCV18), or from convforge's semi-synthetic "
+                             "writer (convforge av-synth ave)")  # fmt: skip
     try:
         with h5py.File(path, "r") as f:
             if key not in f:
@@ -115,3 +115,86 @@ def load_segment_labels(folder: str | Path) -> np.ndarray:
     if (folder / "labels.h5").is_file():
         return read_h5(folder / "labels.h5", what="AVE label file").astype(np.float32)
     return segment_labels(read_annotations(folder / "Annotations.txt"))
+
+
+AUDIO_FILE, VISUAL_FILE = "audio_feature.h5", "visual_feature.h5"
+BACKGROUND_FILES = ("audio_feature_noisy.h5", "visual_feature_noisy.h5", "labels_noisy.h5")
+
+
+@dataclass
+class AveSplit:
+    """Some AVE videos: audio ``[n, 10, 128]``, visual ``[n, 10, 512]`` or ``[n, 10, 7, 7, 512]``, the class of
+    each segment ``[n, 10]`` (28 = background) and of each video ``[n]``."""
+
+    audio: np.ndarray
+    visual: np.ndarray
+    segments: np.ndarray
+    videos: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.audio)
+
+    def take(self, count: int, seed: int) -> AveSplit:
+        """``count`` videos drawn with ``seed`` (all of them when ``count`` is 0 or at least their number)."""
+        if not count or count >= len(self):
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self), count, replace=False))
+        return AveSplit(self.audio[keep], self.visual[keep], self.segments[keep], self.videos[keep])
+
+    @staticmethod
+    def join(a: AveSplit, b: AveSplit) -> AveSplit:
+        """The videos of both."""
+        pairs = ((a.audio, b.audio), (a.visual, b.visual), (a.segments, b.segments), (a.videos, b.videos))
+        return AveSplit(*(np.concatenate([x, y]) for x, y in pairs))
+
+
+def _check_features(path: Path, array: np.ndarray, count: int, width: int | None = None) -> np.ndarray:
+    if array.ndim < 3 or array.shape[0] != count or array.shape[1] != SEGMENTS or (width and array.shape[-1] != width):
+        wanted = f"[{count}, {SEGMENTS}, {width}]" if width else f"[{count}, {SEGMENTS}, ..., channels]"
+        raise ConvforgeError(f"{path} holds features of shape {list(array.shape)}; expected {wanted}")
+    if array.ndim not in (3, 5):
+        raise ConvforgeError(f"{path} holds features of shape {list(array.shape)}; AVE visual features are [videos, "
+                             "10, channels] or [videos, 10, 7, 7, channels]")  # fmt: skip
+    return array.astype(np.float32, copy=False)
+
+
+def _video_classes(folder: Path, segments: np.ndarray) -> np.ndarray:
+    """Each video's class: ``mil_labels.h5``, else the annotations, else its most frequent event segment."""
+    if (folder / "mil_labels.h5").is_file():
+        return read_h5(folder / "mil_labels.h5", what="AVE label file").argmax(-1).astype(np.int64)
+    if (folder / "Annotations.txt").is_file():
+        return video_labels(read_annotations(folder / "Annotations.txt")).argmax(-1).astype(np.int64)
+    events = np.stack([(segments == c).sum(1) for c in range(BACKGROUND)], 1)
+    return events.argmax(1).astype(np.int64)
+
+
+def load_ave_split(folder: str | Path, split: str) -> AveSplit:
+    """The videos of ``split`` (``train``, ``val`` or ``test``) of the AVE folder ``folder``, in its order."""
+    folder = Path(folder)
+    order = read_h5(folder / f"{split}_order.h5", ORDER_KEY, "AVE split file").astype(np.int64)
+    labels = load_segment_labels(folder)
+    if order.size and (order.min() < 0 or order.max() >= len(labels)):
+        raise ConvforgeError(f"{folder / f'{split}_order.h5'} names video {int(order.max())}, but the labels cover "
+                             f"{len(labels)} videos")  # fmt: skip
+    audio = _check_features(
+        folder / AUDIO_FILE, read_h5(folder / AUDIO_FILE, what="AVE feature file"), len(labels), 128
+    )
+    visual = _check_features(folder / VISUAL_FILE, read_h5(folder / VISUAL_FILE, what="AVE feature file"), len(labels))
+    segments = labels.argmax(-1).astype(np.int64)
+    return AveSplit(audio[order], visual[order], segments[order], _video_classes(folder, segments)[order])
+
+
+def load_ave_background(folder: str | Path, visual_shape: tuple[int, ...]) -> AveSplit:
+    """The background videos of the weakly supervised setting (all segments background)."""
+    folder = Path(folder)
+    audio = read_h5(folder / BACKGROUND_FILES[0], what="AVE background feature file")
+    audio = _check_features(folder / BACKGROUND_FILES[0], audio, len(audio), 128)
+    visual = read_h5(folder / BACKGROUND_FILES[1], what="AVE background feature file")
+    visual = _check_features(folder / BACKGROUND_FILES[1], visual, len(audio))
+    if visual.shape[2:] != tuple(visual_shape):
+        raise ConvforgeError(f"{folder / BACKGROUND_FILES[1]} holds visual features {list(visual.shape[2:])} a "
+                             f"segment, the main files {list(visual_shape)}")  # fmt: skip
+    count = len(audio)
+    return AveSplit(
+        audio, visual, np.full((count, SEGMENTS), BACKGROUND, np.int64), np.full(count, BACKGROUND, np.int64)
+    )

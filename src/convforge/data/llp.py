@@ -83,3 +83,60 @@ def ground_truth(
     """A video's audio and visual ``[25, 10]`` matrices (zeros where it has no event in that modality)."""
     empty = np.zeros((len(LLP_CLASSES), SEGMENTS), dtype=np.int64)
     return audio.get(video, empty), visual.get(video, empty)
+
+
+SPLIT_FILES = {"train": "AVVP_train.csv", "val": "AVVP_val_pd.csv", "test": "AVVP_test_pd.csv"}
+EVAL_FILES = {"audio": "AVVP_eval_audio.csv", "visual": "AVVP_eval_visual.csv"}
+FEATURE_FOLDERS = (("vggish", (10, 128)), ("res152", (80, 2048)), ("r2plus1d_18", (10, 512)))  # audio, 2-D, 3-D
+
+
+class LLPVideos:
+    """One split of LLP: its videos' weak labels and their per-video feature files, read a batch at a time.
+
+    Features are looked for in ``feats/<stream>/<video>.npy`` below the dataset folder (the standard layout), or
+    ``<stream>/<video>.npy``. Every file is checked to exist before any training starts.
+    """
+
+    def __init__(self, folder: str | Path, split: str, limit: int = 0, seed: int = 0) -> None:
+        folder = Path(folder)
+        labels = read_video_labels(folder / SPLIT_FILES[split])
+        names = list(labels)
+        if limit and limit < len(names):
+            keep = sorted(np.random.default_rng(seed).choice(len(names), limit, replace=False))
+            names = [names[i] for i in keep]
+        self.folder, self.split, self.names = folder, split, names
+        self.labels = np.stack([labels[n] for n in names]) if names else np.zeros((0, len(LLP_CLASSES)), np.float32)
+        self.streams = [self._stream_folder(stream) for stream, _ in FEATURE_FOLDERS]
+        self._check_files()
+
+    def _stream_folder(self, stream: str) -> Path:
+        for candidate in (self.folder / "feats" / stream, self.folder / stream):
+            if candidate.is_dir():
+                return candidate
+        return self.folder / "feats" / stream
+
+    def _check_files(self) -> None:
+        for (stream, _), folder in zip(FEATURE_FOLDERS, self.streams):
+            missing = [n for n in self.names if not (folder / f"{n}.npy").is_file()]
+            if missing:
+                more = f" (and {len(missing) - 1:,} more of the {self.split} split)" if len(missing) > 1 else ""
+                raise ConvforgeError(f"the LLP feature file {missing[0]}.npy is not in {folder}{more}; the {stream} "
+                                     "features come from the original dataset release (LLP: YapengTian/AVVP-ECCV20), "
+                                     "or from convforge's semi-synthetic writer (convforge av-synth llp)")  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def features(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One video's audio ``[10, 128]``, 2-D visual ``[80, 2048]`` and 3-D visual ``[10, 512]`` features."""
+        arrays = []
+        for (stream, shape), folder in zip(FEATURE_FOLDERS, self.streams):
+            path = folder / f"{self.names[index]}.npy"
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise ConvforgeError(f"{path} is not a readable .npy feature file: {err}") from err
+            if array.shape != shape:
+                raise ConvforgeError(f"{path} holds {stream} features of shape {array.shape}; LLP's are {shape}")
+            arrays.append(array.astype(np.float32, copy=False))
+        return arrays[0], arrays[1], arrays[2]

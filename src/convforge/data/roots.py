@@ -48,3 +48,22 @@ def expand(root: Path, name: str, subfolders: list[str]) -> list[Path]:
         for n in dict.fromkeys(names):
             out.append(root / n / sub)
     return out
+
+
+def find_folder(name: str, root: str | Path | None, markers: tuple[str, ...], what: str) -> Path:
+    """The folder of dataset ``name``: ``name`` itself when it is a folder, else the first folder below the
+    usual roots (see :func:`candidate_roots`) holding one of ``markers``; one sentence when there is none."""
+    from convforge.errors import ConvforgeError
+
+    given = Path(name).expanduser()
+    if given.is_dir():
+        return given
+    searched = []
+    for base in candidate_roots(name, root):
+        for folder in expand(base, name, []):
+            searched.append(folder)
+            if any((folder / marker).is_file() for marker in markers):
+                return folder
+    places = ", ".join(dict.fromkeys(str(f) for f in searched[:4]))
+    raise ConvforgeError(f"no {what} folder named {name!r} was found (looked in {places}, ...): name the folder "
+                         f"holding {' or '.join(markers)}, or set --data-root / CONVFORGE_DATA")  # fmt: skip

@@ -13,6 +13,7 @@ from torch import nn
 from convforge.atomic import write_atomic
 from convforge.errors import ConvforgeError
 from convforge.field_checks import MAX_IMAGE_SIZE, is_int
+from convforge.input_shapes import is_multi_input, shape_text
 from convforge.output_files import check_output_file
 from convforge.runs.loading import load_trained
 from convforge.runs.onnx_model import OnnxModel, read_metadata, write_metadata
@@ -87,6 +88,9 @@ def export(checkpoint: str | Path, format: str = "onnx", out: str | Path | None 
     size = list(trained.config.get("input_size") or [])
     if not size:
         raise ConvforgeError(f"{trained.checkpoint} does not record its input size")
+    if is_multi_input(size):
+        raise ConvforgeError(f"{trained.checkpoint} holds a model of {len(size)} input streams ({shape_text(size)}); "
+                             "convforge exports models of one image input only")  # fmt: skip
     if image_size is not None:
         if not is_int(image_size) or not 32 <= image_size <= MAX_IMAGE_SIZE or image_size % 32:
             raise ConvforgeError(f"image_size must be a multiple of 32 from 32 to {MAX_IMAGE_SIZE}, got {image_size}")

@@ -4,7 +4,20 @@ The registry's queries (``create_model``, ``list_models``, ``get_model_info``) a
 taken from here, so that every built-in family is registered before they run.
 """
 
-from convforge.models import cifar_resnet, cifar_vgg, espcn, fsrcnn, leyolo, residual_stack, sesr, simplenet
+from convforge.models import (
+    av_segment_mlp,
+    avel,
+    cifar_resnet,
+    cifar_vgg,
+    espcn,
+    fsrcnn,
+    han,
+    leyolo,
+    mm_pyramid,
+    residual_stack,
+    sesr,
+    simplenet,
+)
 from convforge.models.cifar_resnet import CifarResNet
 from convforge.models.cifar_vgg import CifarVGG
 from convforge.models.espcn import ESPCN
@@ -39,11 +52,15 @@ __all__ = [
     "ResidualStackNet",
     "SESR",
     "SimpleNet",
+    "av_segment_mlp",
+    "avel",
     "cifar_resnet",
     "cifar_vgg",
     "espcn",
     "fsrcnn",
+    "han",
     "leyolo",
+    "mm_pyramid",
     "residual_stack",
     "sesr",
     "simplenet",

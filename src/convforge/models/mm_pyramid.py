@@ -1,13 +1,20 @@
-"""MM-Pyramid (Yu et al., ACM MM 2022): a multimodal temporal pyramid for audio-visual video parsing.
+"""MM-Pyramid (Yu et al., ACM MM 2022): a multimodal temporal pyramid for audio-visual parsing and event localisation.
 
 Built from :mod:`convforge.nn.temporal_pyramid` with the released wiring (JustinYuu/MM_Pyramid):
 
-1. Input projections: audio 128 → width; 2-D visual 2048 → width, averaged over the 8 frames of
-   each second; 3-D visual 512 → width; the two visual streams concatenated and projected.
+1. Input projections (:mod:`convforge.models.av_features`): LLP's audio, 2-D and 3-D visual
+   streams, or AVE's audio and visual streams, each projected to ``width``.
 2. ``levels`` pyramid units at dilations 1, 2, 4, 8, …, each level kept.
 3. Per stream, attention across the levels and their σ-weighted sum.
-4. HAN's head: per-segment, per-stream class probabilities (sigmoid) and attention pooling over
-   time and over the two streams into video-level probabilities (global, audio, visual).
+4. A head:
+
+   - ``mm_pyramid_llp``: HAN's video-parsing head (per-segment, per-stream sigmoid probabilities,
+     attention-pooled over time and over the two streams into global, audio and visual video
+     probabilities), as released.
+   - ``mm_pyramid_ave``: a per-segment 29-way classifier (28 events and background) over the two
+     streams concatenated, plus an attention-pooled video-level output for weak supervision
+     (:class:`~convforge.nn.segment_head.SegmentClassifier`). **This head is convforge's choice**:
+     no AVE code of MM-Pyramid was released, so its AVE head and loss are unknown.
 
 Differences from the release, on purpose:
 
@@ -25,11 +32,41 @@ Differences from the release, on purpose:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from convforge.errors import InvalidValueError
+from convforge.models.av_features import AVEProjection, LLPProjection
+from convforge.nn.parsing_head import VideoParsingHead
+from convforge.nn.segment_head import SegmentClassifier
 from convforge.nn.temporal_pyramid import LevelFusion, PyramidUnit
+from convforge.registry import register_model
+
+PAPER = "MM-Pyramid: Multimodal Pyramid Attentional Network for Audio-Visual Event Localization and Video Parsing"
+LLP_INPUT = ((10, 128), (80, 2048), (10, 512))  # audio, 2-D visual (8 frames a second), 3-D visual
+AVE_INPUT = ((10, 128), (10, 7, 7, 512))  # audio, visual pool5 maps
+
+
+class PyramidTrunk(nn.Module):
+    """The attentive pyramid and its level fusion over an (audio, visual) pair of ``[B, T, width]`` sequences."""
+
+    def __init__(self, width: int = 512, heads: int = 8, feedforward: int | None = None, levels: int = 4,
+                 dropout: float = 0.2) -> None:  # fmt: skip
+        super().__init__()
+        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 8:
+            raise InvalidValueError(f"levels must be an integer from 1 to 8, got {levels!r}")
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 8192 or width % heads:
+            raise InvalidValueError(f"width must be a multiple of heads ({heads}) up to 8192, got {width!r}")
+        self.units = nn.ModuleList(PyramidUnit(width, 2**i, heads, feedforward, dropout) for i in range(levels))
+        self.fuse_audio = LevelFusion(width, heads, feedforward, dropout)
+        self.fuse_visual = LevelFusion(width, heads, feedforward, dropout)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        audio_levels, visual_levels = [], []
+        for unit in self.units:
+            audio, visual = unit(audio, visual)
+            audio_levels.append(audio)
+            visual_levels.append(visual)
+        return self.fuse_audio(torch.stack(audio_levels)), self.fuse_visual(torch.stack(visual_levels))
 
 
 class MMPyramid(nn.Module):
@@ -37,41 +74,47 @@ class MMPyramid(nn.Module):
     visual video-level probabilities ``[B, classes]`` and per-segment probabilities ``[B, T, 2, classes]`` (audio
     first)."""
 
-    def __init__(self, num_classes: int = 25, width: int = 512, heads: int = 8, feedforward: int = 512,
-                 levels: int = 4, dropout: float = 0.2, audio_dim: int = 128, visual_dim: int = 2048,
-                 visual_3d_dim: int = 512, frames_per_segment: int = 8) -> None:  # fmt: skip
+    def __init__(self, num_classes: int = 25, width: int = 512, heads: int = 8, feedforward: int | None = None,
+                 levels: int = 4, dropout: float = 0.2) -> None:  # fmt: skip
         super().__init__()
-        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 8:
-            raise InvalidValueError(f"levels must be an integer from 1 to 8, got {levels!r}")
-        self.frames_per_segment = frames_per_segment
-        self.audio_in = nn.Linear(audio_dim, width)
-        self.visual_in = nn.Linear(visual_dim, width)
-        self.visual_3d_in = nn.Linear(visual_3d_dim, width)
-        self.visual_fuse = nn.Linear(2 * width, width)
-        self.units = nn.ModuleList(PyramidUnit(width, 2**i, heads, feedforward, dropout) for i in range(levels))
-        self.fuse_audio = LevelFusion(width, heads, feedforward, dropout)
-        self.fuse_visual = LevelFusion(width, heads, feedforward, dropout)
-        self.classify = nn.Linear(width, num_classes)
-        self.attend_time = nn.Linear(width, num_classes)
-        self.attend_stream = nn.Linear(width, num_classes)
+        self.inputs = LLPProjection(width)
+        self.trunk = PyramidTrunk(width, heads, feedforward, levels, dropout)
+        self.head = VideoParsingHead(width, num_classes)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor,
                 visual_3d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-        a = self.audio_in(audio)
-        frames = self.visual_in(visual)  # [B, 8T, width]: the frames of each second averaged
-        frames = F.avg_pool1d(frames.transpose(1, 2), self.frames_per_segment).transpose(1, 2)
-        v = self.visual_fuse(torch.cat([frames, self.visual_3d_in(visual_3d)], -1))
-        audio_levels, visual_levels = [], []
-        for unit in self.units:
-            a, v = unit(a, v)
-            audio_levels.append(a)
-            visual_levels.append(v)
-        a = self.fuse_audio(torch.stack(audio_levels))
-        v = self.fuse_visual(torch.stack(visual_levels))
-        streams = torch.stack([a, v], dim=2)  # [B, T, 2, width], audio first
-        segment_probs = torch.sigmoid(self.classify(streams))
-        over_time = torch.softmax(self.attend_time(streams), dim=1)
-        over_streams = torch.softmax(self.attend_stream(streams), dim=2)
-        weighted = over_time * segment_probs
-        global_probs = (weighted * over_streams).sum(dim=2).sum(dim=1)
-        return global_probs, weighted[:, :, 0].sum(1), weighted[:, :, 1].sum(1), segment_probs
+        a, v = self.trunk(*self.inputs(audio, visual, visual_3d))
+        return self.head(torch.stack([a, v], dim=2))
+
+
+class MMPyramidAVE(nn.Module):
+    """MM-Pyramid for AVE: ``(audio [B, T, 128], visual [B, T, 512] or [B, T, 7, 7, 512])`` → segment logits
+    ``[B, T, classes]`` and video logits ``[B, classes]`` (classes: 28 events and background)."""
+
+    def __init__(self, num_classes: int = 29, width: int = 512, heads: int = 8, feedforward: int | None = None,
+                 levels: int = 4, dropout: float = 0.2) -> None:  # fmt: skip
+        super().__init__()
+        self.inputs = AVEProjection(width)
+        self.trunk = PyramidTrunk(width, heads, feedforward, levels, dropout)
+        self.head = SegmentClassifier(2 * width, num_classes)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, v = self.trunk(*self.inputs(audio, visual))
+        return self.head(torch.cat([a, v], -1))
+
+
+@register_model(family="mm_pyramid", task="av-parse", paper=PAPER, input_size=LLP_INPUT, num_classes=25,
+                published={"params": "43,995,725"})  # fmt: skip
+def mm_pyramid_llp(num_classes: int = 25, width: int = 512, levels: int = 4, heads: int = 8,
+                   feedforward: int | None = None, dropout: float = 0.2) -> MMPyramid:  # fmt: skip
+    """MM-Pyramid with the released LLP wiring (width 512 as released; 128 is a CPU-sized setting; the feed-forward
+    width follows ``width`` unless given). The release's
+    43,995,725 parameters include 3,168,256 it never uses; this model holds the 40,827,469 it does."""
+    return MMPyramid(num_classes, width, heads, feedforward, levels, dropout)
+
+
+@register_model(family="mm_pyramid", task="av-event", paper=PAPER, input_size=AVE_INPUT, num_classes=29)
+def mm_pyramid_ave(num_classes: int = 29, width: int = 512, levels: int = 4, heads: int = 8,
+                   feedforward: int | None = None, dropout: float = 0.2) -> MMPyramidAVE:  # fmt: skip
+    """MM-Pyramid's trunk for AVE with convforge's per-segment 29-way head and attention-pooled video head."""
+    return MMPyramidAVE(num_classes, width, heads, feedforward, levels, dropout)

@@ -196,6 +196,17 @@ def _native_multi_head_attention(args: tuple, kwargs: dict, out: Any) -> tuple[O
     )
 
 
+def _mkldnn_rnn_layer(args: tuple, kwargs: dict, out: Any) -> OpCost:
+    # One layer and direction of an LSTM or GRU on CPU: (input, w_ih, w_hh, b_ih, b_hh, ...). Each step does
+    # the input and hidden products of every gate (w_ih is [gates·H, I], w_hh [gates·H, H]); ``full`` adds the
+    # bias adds and the gate arithmetic (about 10 operations per hidden unit and step).
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    steps = x.numel() // x.shape[-1]  # time × batch
+    macs = steps * (w_ih.numel() + w_hh.numel())
+    hidden = w_hh.shape[1]
+    return OpCost("matmul", macs, macs, macs + steps * (2 * w_ih.shape[0] + 10 * hidden))
+
+
 # ---------------------------------------------------------------- normalisation
 
 
@@ -429,6 +440,7 @@ def _build_table() -> dict[str, CostRule]:
                  "_scaled_dot_product_fused_attention_overrideable"):  # fmt: skip
         table[name] = _sdpa
     table["_native_multi_head_attention"] = _native_multi_head_attention
+    table["mkldnn_rnn_layer"] = _mkldnn_rnn_layer
     # normalisation: (input index, weight index, training-flag index)
     table["native_batch_norm"] = _norm(0, 1, 5)
     table["_native_batch_norm_legit"] = _norm(0, 1, 5)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from convforge.errors import ForwardError, InvalidValueError
+from convforge.input_shapes import is_multi_input, shape_text, valid_shapes
 from convforge.profiler.activation_memory import ActivationMemoryTracker
 from convforge.profiler.latency import measure_latency
 from convforge.profiler.op_costs import CONVENTIONS
@@ -30,15 +31,19 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _make_inputs(model: nn.Module, inputs: InputSpec, batch_size: int) -> tuple:
-    """Turn a per-sample shape, a tensor, or a tuple of tensors into positional model inputs."""
+    """Turn a per-sample shape (or one per input stream), a tensor, or a tuple of tensors into positional model
+    inputs."""
     if isinstance(inputs, torch.Tensor):
         return (inputs,)
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(i, int) for i in inputs):
-        if any(int(i) < 1 for i in inputs):
-            raise InvalidValueError(f"input sizes must be positive integers, got {tuple(inputs)}")
+        inputs = (tuple(inputs),)
+    if is_multi_input(inputs) and all(isinstance(i, int) for shape in inputs for i in shape):
+        if not valid_shapes(inputs):
+            raise InvalidValueError(f"input sizes must be positive integers, got {shape_text(inputs)}")
         if batch_size < 1:
             raise InvalidValueError(f"batch size must be a positive integer, got {batch_size}")
-        return (torch.randn(batch_size, *inputs, device=_model_device(model)),)
+        device = _model_device(model)
+        return tuple(torch.randn(batch_size, *shape, device=device) for shape in inputs)
     if isinstance(inputs, (tuple, list)) and inputs:
         return tuple(inputs)
     raise InvalidValueError(
@@ -117,8 +122,9 @@ def profile(
     """Profile one forward pass of ``model``.
 
     ``inputs`` is a per-sample shape such as ``(3, 224, 224)`` (a random batch of
-    ``batch_size`` is made on the model's device), an example tensor, or a tuple of
-    tensors passed positionally. The model runs in eval mode without gradients; its
+    ``batch_size`` is made on the model's device), one such shape per input for a model
+    of several inputs (``((10, 128), (80, 2048), (10, 512))``), an example tensor, or a
+    tuple of tensors passed positionally. The model runs in eval mode without gradients; its
     mode is restored afterwards.
 
     Returns a :class:`ProfileResult` with parameters (total and trainable), MACs and

@@ -23,6 +23,7 @@ import torch
 
 from convforge.errors import ConvforgeError, UnknownModelError
 from convforge.field_checks import MAX_INPUT_ELEMENTS
+from convforge.input_shapes import is_multi_input, valid_shapes
 from convforge.model_origin import Origin
 from convforge.models import get_model_info, rebuild
 from convforge.registry import TIMM_PREFIX, TORCHVISION_PREFIX
@@ -129,14 +130,14 @@ def check_run_record(record: Mapping[str, Any], source: str) -> None:
         raise ConvforgeError(f"{source} records the task {task!r}; convforge's tasks are {', '.join(TASK_NAMES)}")
     size = record.get("input_size")
     if size is not None and (
-        not isinstance(size, list) or len(size) not in (3, 4) or not all(_int(s) and s > 0 for s in size)
-        or math.prod(size) > MAX_INPUT_ELEMENTS
+        not isinstance(size, list) or not valid_shapes(size) or (not is_multi_input(size) and len(size) not in (3, 4))
     ):  # fmt: skip
         raise ConvforgeError(f"{source} records the input size {str(size)[:80]}; a run records [channels, height, "
-                             f"width] as positive integers, at most {MAX_INPUT_ELEMENTS:,} values")  # fmt: skip
+                             "width] as positive integers (or one such list per input stream), at most "
+                             f"{MAX_INPUT_ELEMENTS:,} values")  # fmt: skip
     mean, std = record.get("mean"), record.get("std")
     if mean is not None or std is not None:
-        channels = size[0] if size else None
+        channels = size[0] if size and not is_multi_input(size) else None
         if not (_numbers(mean) and _numbers(std) and len(mean) == len(std) and mean
                 and (channels is None or len(mean) == channels) and all(s > 0 for s in std)):  # fmt: skip
             raise ConvforgeError(f"{source} records the normalisation mean {str(mean)[:60]}, std {str(std)[:60]}; "

@@ -7,12 +7,16 @@ run folder ``runs/<task>/<name>``.
 from __future__ import annotations
 
 from convforge.errors import InvalidValueError
+from convforge.tasks.av_event import AVEventTask
+from convforge.tasks.av_parse import AVParseTask
 from convforge.tasks.base import Predictions, Task, TaskData, TaskSettings
 from convforge.tasks.classify import ClassificationTask
 from convforge.tasks.detect import DetectionTask
 from convforge.tasks.sr import SuperResolutionTask
 
-TASKS: dict[str, type[Task]] = {task.name: task for task in (ClassificationTask, SuperResolutionTask, DetectionTask)}
+TASKS: dict[str, type[Task]] = {
+    task.name: task for task in (ClassificationTask, SuperResolutionTask, DetectionTask, AVEventTask, AVParseTask)
+}
 DEFAULT_TASK = ClassificationTask.name  # what a recipe trains when neither it nor the model names a task
 
 
@@ -24,6 +28,8 @@ def get_task(name: str) -> Task:
 
 
 __all__ = [
+    "AVEventTask",
+    "AVParseTask",
     "DEFAULT_TASK",
     "TASKS",
     "ClassificationTask",

@@ -107,3 +107,26 @@ def llp_summary(videos: list[VideoScores]) -> dict[str, float]:
         summary.update({f"{level}_a": a, f"{level}_v": v, f"{level}_av": av,
                         f"{level}_type": (a + v + av) / 3, f"{level}_event": pooled})  # fmt: skip
     return summary
+
+
+FIGURES = ("a", "v", "av", "event")  # the four F1s of each level kept per video; Type@AV is derived
+
+
+def score_sums(videos: list[VideoScores]) -> dict[str, float]:
+    """The per-video F1s summed over ``videos`` (fractions), with the count: what evaluation adds up across
+    batches and ranks."""
+    sums = {"videos": float(len(videos))}
+    for level in ("segment", "event"):
+        for i, figure in enumerate(FIGURES):
+            sums[f"{level}_{figure}_sum"] = float(sum(getattr(s, level)[i] for s in videos))
+    return sums
+
+
+def figures_from_sums(sums: dict[str, float]) -> dict[str, float]:
+    """The ten figures in % from :func:`score_sums` (the same as :func:`llp_summary` of the videos)."""
+    n, out = max(sums["videos"], 1), {}
+    for level in ("segment", "event"):
+        a, v, av, pooled = (100 * sums[f"{level}_{figure}_sum"] / n for figure in FIGURES)
+        out.update({f"{level}_a": a, f"{level}_v": v, f"{level}_av": av, f"{level}_type": (a + v + av) / 3,
+                    f"{level}_event": pooled})  # fmt: skip
+    return out
