@@ -92,3 +92,16 @@ def test_the_profiler_counts_the_masked_attention():
     text = str(per_op)
     assert "attention" in text  # counted as dense T×T: 2 · heads · T² · head width
     assert 2 * 8 * 10 * 10 * 8 <= result.macs
+
+
+def test_several_input_shapes_parse_from_the_command_line_and_profile():
+    import pytest
+
+    from convforge.cli.arguments import parse_input_size
+    from convforge.errors import ConvforgeError
+
+    assert parse_input_size("10x128,80x2048,10x512") == ((10, 128), (80, 2048), (10, 512))
+    assert parse_input_size("3x32x32") == (3, 32, 32)
+    for bad in ("10x128,", "10x0,3x3", "3x32", "9x99999x99999"):
+        with pytest.raises(ConvforgeError, match="--input"):
+            parse_input_size(bad)

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--snr", type=float, default=-10.0, help="signal-to-noise ratio of events in dB (default -10)")
     parser.add_argument("--audio-only", type=float, default=0.0, help="fraction of events only heard (default 0)")
     parser.add_argument("--visual-only", type=float, default=0.0, help="fraction of events only seen (default 0)")
-    parser.add_argument("--videos", type=int, default=None, help="keep only the first N videos of each split")
+    parser.add_argument("--videos", type=int, default=None, help="keep N videos of each split, drawn with the seed")
     parser.add_argument("--visual-maps", action="store_true", help="AVE: 7x7x512 visual maps instead of 512-d")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")

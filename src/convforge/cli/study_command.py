@@ -63,8 +63,12 @@ def add_parser(subparsers) -> None:
     av.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
     av.add_argument("--epochs", type=int, default=5, help="AVE training epochs (default 5)")
     av.add_argument("--llp-epochs", type=int, default=8, help="LLP training epochs (default 8)")
-    av.add_argument("--videos", type=int, default=None, help="keep only the first N videos of each split (AVE and LLP; "
-                    "default: all of AVE, 2000 of LLP)")  # fmt: skip
+    av.add_argument(
+        "--videos",
+        type=int,
+        default=None,
+        help="keep N videos of each split, drawn at random (AVE and LLP; default: all of AVE, 2000 of LLP)",
+    )
     av.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
     av.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)

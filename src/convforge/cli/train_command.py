@@ -16,7 +16,8 @@ RECIPE_OPTIONS = {
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
     "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
-    "val_data": "val_data", "patience": "patience", "tensorboard": "tensorboard",
+    "val_data": "val_data", "patience": "patience", "tensorboard": "tensorboard", "supervision": "supervision",
+    "visual_label_smoothing": "visual_label_smoothing",
 }  # fmt: skip
 
 
@@ -50,7 +51,8 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory; "
-        "sr: t91, set5, set14 or a folder of images; detect: a dataset YAML (e.g. coco128.yaml)",
+        "sr: t91, set5, set14 or a folder of images; detect: a dataset YAML (e.g. coco128.yaml); av-event: an AVE "
+        "folder; av-parse: an LLP folder",
     )
     parser.add_argument(
         "--data-root", type=existing_folder, help="folder holding the dataset (else $CONVFORGE_DATA, system locations)"
@@ -58,8 +60,13 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         choices=list(TASK_NAMES),
-        help="classify, sr (super-resolution of luma) or detect (default: the model's)",
+        help="classify, sr (super-resolution of luma), detect, av-event (AVE event localisation) or av-parse "
+        "(LLP video parsing) (default: the model's)",
     )
+    parser.add_argument("--supervision", choices=("full", "weak"),
+                        help="av-event: segment labels (full, default) or video labels only (weak)")  # fmt: skip
+    parser.add_argument("--visual-label-smoothing", type=float,
+                        help="av-parse: label smoothing of the visual branch's targets (default 0.1)")  # fmt: skip
     parser.add_argument("--scale", type=int, help="sr: upscaling factor (default 2)")
     parser.add_argument("--patch-size", type=int, help="sr: LR training patch side in pixels (default 32)")
     parser.add_argument("--val-data", help="sr: images to validate on (default set5)")

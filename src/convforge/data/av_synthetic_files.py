@@ -78,11 +78,18 @@ def _chunks(count: int, progress: bool, what: str) -> Iterator[range]:
 # ---------------------------------------------------------------- AVE
 
 
-def _ave_selection(source: Path, videos: int | None) -> tuple[list[int], dict[str, np.ndarray]]:
+def _sample(count: int, videos: int | None, seed: int) -> np.ndarray:
+    """Positions of ``videos`` of ``count`` items drawn with ``seed``, in their order (all of them without a limit)."""
+    if not videos or videos >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, videos, replace=False))
+
+
+def _ave_selection(source: Path, videos: int | None, seed: int) -> tuple[list[int], dict[str, np.ndarray]]:
     """The source video indices kept, in order, and each split's order renumbered into them."""
     orders = {split: ave.read_h5(source / f"{split}_order.h5", ave.ORDER_KEY, "AVE split file").astype(np.int64)
               for split in SPLITS}  # fmt: skip
-    kept = {split: order[:videos] if videos else order for split, order in orders.items()}
+    kept = {split: order[_sample(len(order), videos, seed)] for split, order in orders.items()}
     chosen = sorted({int(i) for order in kept.values() for i in order})
     new_index = {old: new for new, old in enumerate(chosen)}
     return chosen, {split: np.array([new_index[int(i)] for i in order], np.int64) for split, order in kept.items()}
@@ -93,12 +100,13 @@ def write_ave_synthetic(source: str | Path, out: str | Path, settings: SynthSett
                         progress: bool = True) -> Path:  # fmt: skip
     """Write AVE-synth to ``out`` from the AVE folder ``source`` (``Annotations.txt`` and the split files; its
     ``audio_feature_noisy.h5``, when present, calibrates the audio background and joins as the real background
-    videos). ``videos`` keeps the first ``videos`` of each split; ``visual_maps`` writes 7×7×512 maps."""
+    videos). ``videos`` keeps that many videos of each split, drawn with the seed; ``visual_maps`` writes 7×7×512
+    maps."""
     source, out, settings = Path(source), Path(out), settings or SynthSettings()
     _limit(videos, "videos")
     annotations = ave.read_annotations(source / "Annotations.txt")
     classes = ave.event_classes(annotations)
-    chosen, orders = _ave_selection(source, videos)
+    chosen, orders = _ave_selection(source, videos, settings.seed)
     if chosen and chosen[-1] >= len(annotations):
         raise ConvforgeError(f"the split files in {source} name video {chosen[-1]}, but Annotations.txt has only "
                              f"{len(annotations)} videos")  # fmt: skip
@@ -194,7 +202,7 @@ def write_llp_synthetic(source: str | Path, out: str | Path, settings: SynthSett
                         videos: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:  # fmt: skip
     """Write LLP-synth to ``out`` from the LLP label folder ``source`` (the ``AVVP_*.csv`` files). Val and test
     videos get features for their real per-modality events; training videos, whose events are not annotated, get
-    invented timings for their weak labels. ``videos`` keeps the first ``videos`` of each split."""
+    invented timings for their weak labels. ``videos`` keeps that many videos of each split, drawn with the seed."""
     source, out, settings = Path(source), Path(out), settings or SynthSettings()
     _limit(videos, "videos")
     splits = {split: llp.read_video_labels(source / name) for split, name in llp.SPLIT_FILES.items()}
@@ -210,7 +218,7 @@ def write_llp_synthetic(source: str | Path, out: str | Path, settings: SynthSett
         folder.mkdir(parents=True, exist_ok=True)
     kept_names: set[str] = set()
     for split, labels in splits.items():
-        names = list(labels)[:videos] if videos else list(labels)
+        names = [list(labels)[i] for i in _sample(len(labels), videos, settings.seed)]
         kept_names.update(names)
         for part in _chunks(len(names), progress, f"LLP-synth {split}"):
             for name in (names[i] for i in part):

@@ -29,9 +29,9 @@ class StudyPlan:
     ave_epochs: int = 5
     ave_lr: float = 1e-3
     ave_batch: int = 32
-    ave_videos: int | None = None  # the first N of each AVE split (None: all 3,339 / 402 / 402)
+    ave_videos: int | None = None  # N videos of each AVE split, drawn at random (None: all 3,339 / 402 / 402)
     llp_snr: float = -10.0
-    llp_videos: int = 2000  # the first N of each LLP split get features (val and test are smaller, so whole)
+    llp_videos: int = 2000  # N videos of each LLP split get features (val 649 and test 1,200 stay whole)
     llp_epochs: int = 8
     llp_lr: float = 1e-3
     llp_batch: int = 16
