@@ -56,7 +56,7 @@ def test_a_labels_file_present_is_read_as_it_is(tmp_path):
 
 
 def test_a_missing_feature_file_is_one_sentence_naming_it_and_where_features_come_from(tmp_path):
-    with pytest.raises(ConvforgeError, match=r"audio_feature\.h5 is not in .*original dataset releases"):
+    with pytest.raises(ConvforgeError, match=r"audio_feature\.h5 is not in .*original dataset release .*av-synth"):
         read_h5(tmp_path / "audio_feature.h5", what="AVE audio feature file")
 
 
@@ -64,3 +64,33 @@ def test_a_malformed_annotation_line_names_file_and_line(tmp_path):
     (tmp_path / "Annotations.txt").write_text("Church bell&abc&good&0&10\nBark&xyz&good&zero&3\n")
     with pytest.raises(ConvforgeError, match=r"Annotations\.txt:2: expected"):
         read_annotations(tmp_path / "Annotations.txt")
+
+
+def test_hostile_feature_files_are_one_sentence_before_any_large_read(tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "huge.h5", "w") as f:  # declares ~1 TB; nothing is written until read
+        f.create_dataset("avadataset", shape=(10**6, 10, 7, 7, 512), dtype="f4")
+    with pytest.raises(ConvforgeError, match="GiB, over the 32 GiB convforge reads"):
+        read_h5(tmp_path / "huge.h5")
+    (tmp_path / "text.h5").write_text("not HDF5")
+    with pytest.raises(ConvforgeError, match="not a readable HDF5 file"):
+        read_h5(tmp_path / "text.h5")
+
+
+def test_llp_feature_files_of_the_wrong_shape_or_kind_name_the_file(shared_data, tmp_path):
+    from convforge.data.llp import FEATURE_FOLDERS, SPLIT_FILES, LLPVideos
+
+    name = (shared_data / "llp" / SPLIT_FILES["val"]).read_text().splitlines()[1].split("\t")[0]
+    (tmp_path / SPLIT_FILES["val"]).write_text(f"filename\tevent_labels\n{name}\tSpeech\n")
+    for stream, shape in FEATURE_FOLDERS:
+        (tmp_path / "feats" / stream).mkdir(parents=True)
+        np.save(tmp_path / "feats" / stream / f"{name}.npy", np.zeros(shape, np.float32))
+    videos = LLPVideos(tmp_path, "val")
+    assert [a.shape for a in videos.features(0)] == [shape for _, shape in FEATURE_FOLDERS]
+    np.save(tmp_path / "feats" / "vggish" / f"{name}.npy", np.zeros((10, 64), np.float32))
+    with pytest.raises(ConvforgeError, match=r"vggish features of shape \(10, 64\)"):
+        videos.features(0)
+    np.save(tmp_path / "feats" / "vggish" / f"{name}.npy", np.array([{"a": 1}] * 10, dtype=object))
+    with pytest.raises(ConvforgeError, match="not a readable .npy"):
+        videos.features(0)

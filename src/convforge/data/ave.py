@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from convforge.errors import ConvforgeError
+from convforge.field_checks import env_limit
 
 SEGMENTS = 10  # one-second segments per video
 BACKGROUND = 28  # the background class's index; 28 events come before it
@@ -104,7 +105,15 @@ def read_h5(path: str | Path, key: str = FEATURE_KEY, what: str = "AVE file") ->
         with h5py.File(path, "r") as f:
             if key not in f:
                 raise ConvforgeError(f"{path} has no dataset {key!r} (it has {', '.join(f.keys()) or 'none'})")
-            return f[key][()]
+            data, limit = f[key], env_limit("CONVFORGE_MAX_FEATURE_GIB", 32)
+            if not isinstance(data, h5py.Dataset) or data.dtype.kind not in "fiub":
+                raise ConvforgeError(f"{path}: {key!r} is not an array of numbers")
+            if data.size * data.dtype.itemsize > limit * 2**30:
+                raise ConvforgeError(
+                    f"{path}: {key!r} holds {data.size * data.dtype.itemsize / 2**30:,.1f} GiB, over "
+                    f"the {limit} GiB convforge reads (set CONVFORGE_MAX_FEATURE_GIB to raise it)"
+                )
+            return data[()]
     except OSError as err:
         raise ConvforgeError(f"{path} is not a readable HDF5 file: {err}") from err
 

@@ -133,10 +133,11 @@ class LLPVideos:
         for (stream, shape), folder in zip(FEATURE_FOLDERS, self.streams):
             path = folder / f"{self.names[index]}.npy"
             try:
-                array = np.load(path, allow_pickle=False)
+                array = np.load(path, mmap_mode="r", allow_pickle=False)  # the header first: shape before bytes
+                if array.shape != shape or array.dtype.kind not in "fiu":
+                    raise ConvforgeError(f"{path} holds {stream} features of shape {array.shape} ({array.dtype}); "
+                                         f"LLP's are numbers of shape {shape}")  # fmt: skip
+                arrays.append(np.asarray(array, dtype=np.float32))
             except (OSError, ValueError) as err:
                 raise ConvforgeError(f"{path} is not a readable .npy feature file: {err}") from err
-            if array.shape != shape:
-                raise ConvforgeError(f"{path} holds {stream} features of shape {array.shape}; LLP's are {shape}")
-            arrays.append(array.astype(np.float32, copy=False))
         return arrays[0], arrays[1], arrays[2]
