@@ -113,3 +113,12 @@ def test_the_llp_loss_is_hans_with_the_visual_labels_smoothed():
     y = labels.numpy()
     expected = bce(probs[0].numpy(), y) + bce(probs[1].numpy(), y) + bce(probs[2].numpy(), 0.9 * y + 0.05)
     assert float(han_loss(probs, labels, 0.1)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_profile_counts_mm_pyramids_masked_attention_from_the_command_line():
+    run = convforge("profile", "mm_pyramid_llp")
+    assert run.returncode == 0, run.stderr
+    assert "1x10x128, 1x80x2048, 1x10x512" in run.stdout and "40,827,469" in run.stdout
+    assert "attention        1.97 MMACs" in run.stdout and "no formula for" not in run.stdout
+    given = convforge("profile", "mm_pyramid_llp", "--set", "width=64", "--input", "20x128,160x2048,20x512")
+    assert given.returncode == 0 and "1x20x128, 1x160x2048, 1x20x512" in given.stdout, given.stderr
