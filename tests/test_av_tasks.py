@@ -93,7 +93,7 @@ def test_image_commands_on_feature_models_say_what_works_instead(ave_synth, tmp_
     from torchvision.io import write_png
 
     write_png(torch.zeros((3, 8, 8), dtype=torch.uint8), str(image))
-    one_sentence(convforge("predict", str(folder), str(image)), "feature files", "convforge eval")
+    one_sentence(convforge("predict", str(folder), str(image)), "needs image inputs", "convforge eval")
     one_sentence(convforge("export", str(folder)), "2 input streams")
 
 
@@ -122,3 +122,13 @@ def test_profile_counts_mm_pyramids_masked_attention_from_the_command_line():
     assert "attention        1.97 MMACs" in run.stdout and "no formula for" not in run.stdout
     given = convforge("profile", "mm_pyramid_llp", "--set", "width=64", "--input", "20x128,160x2048,20x512")
     assert given.returncode == 0 and "1x20x128, 1x160x2048, 1x20x512" in given.stdout, given.stderr
+
+
+def test_pruning_and_quantising_a_feature_model_are_refused_by_name(ave_synth, tmp_path):
+    run = convforge("train", "av_segment_mlp", "--data", str(ave_synth), "--epochs", "1", "--quiet", "--project",
+                    str(tmp_path))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    folder = str(tmp_path / "av-event" / "av_segment_mlp")
+    one_sentence(convforge("prune", folder, "--target", "macs=0.5"), "several input streams", "prunes")
+    one_sentence(convforge("quantize", folder), "does not quantise")
+    one_sentence(convforge("eval", folder, "--report"), "no per-class report")

@@ -30,6 +30,7 @@ from convforge.compress.sensitivity import RATIOS, layer_sensitivity
 from convforge.engine.recipe import Recipe
 from convforge.engine.trainer import STRUCTURE_FILE, train
 from convforge.errors import ConvforgeError, InvalidValueError
+from convforge.input_shapes import is_multi_input, shape_text
 from convforge.model_origin import origin_of
 from convforge.profiler import measure_latency, profile
 from convforge.runs.checkpoint import save_checkpoint
@@ -102,6 +103,10 @@ def prune_run(
     if kd and finetune_epochs == 0:
         raise InvalidValueError("kd distils while fine-tuning: give finetune_epochs > 0 too")
     task = get_task(recipe.task)
+    if is_multi_input(trained.config.get("input_size")):
+        raise ConvforgeError(f"{trained.checkpoint} holds a model of several input streams "
+                             f"({shape_text(trained.config['input_size'])}); convforge prunes models of one image "
+                             "input")  # fmt: skip
     data = task.build_data(recipe)
     input_size = tuple(data.input_size)
     example = torch.randn(1, *input_size)

@@ -15,8 +15,8 @@ SPLIT_NAMES = ("train", "val", "test")
 
 def refuse_images(task: str, what: str) -> NoReturn:
     """One sentence: ``task`` models read feature files, so ``what`` (a command on images) does not apply."""
-    raise ConvforgeError(f"{what} works on images; {task} models read pre-extracted feature files of whole videos: "
-                         f"score a split with `convforge eval RUN --data test` instead")  # fmt: skip
+    raise ConvforgeError(f"{what} needs image inputs; {task} models read pre-extracted feature files of whole "
+                         "videos: score a split with `convforge eval RUN --data test` instead")  # fmt: skip
 
 
 class FeatureFileTask:
@@ -25,7 +25,7 @@ class FeatureFileTask:
     name: str
 
     def model_input(self, image: Any, config: dict[str, Any]) -> NoReturn:
-        refuse_images(self.name, "prediction from an image")
+        refuse_images(self.name, "this command")
 
     def predict(self, trained: Any, image: Any, **options: Any) -> NoReturn:
         refuse_images(self.name, "predict")
