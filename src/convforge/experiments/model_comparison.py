@@ -69,7 +69,8 @@ class ComparisonRow:
     params: int
     macs: int
     latency_ms: float
-    top1: float
+    score: float  # the task's primary metric at the best epoch: top-1 (%), PSNR (dB), mAP50, accuracy (%), ...
+    metric: str
     train_time_s: float
     epochs: int
     run_dir: str
@@ -84,14 +85,18 @@ def compare_models(
 ) -> tuple[list[ComparisonRow], Path]:
     """Train each model spec on ``data`` with the same ``recipe`` fields, then measure it.
 
-    Returns the rows (the best epoch's validation top-1 in %, on the whole test split
-    unless ``val_subset`` is set; latency in ms at batch 1; MACs in the ``macs``
-    convention) and the folder holding ``comparison.csv``, ``comparison.json`` and
-    ``accuracy_vs_macs.png``.
+    Returns the rows (the best epoch's validation score under the task's primary metric:
+    classification's top-1 in %, on the whole test split unless ``val_subset`` is set;
+    latency in ms at batch 1; MACs in the ``macs`` convention) and the folder holding
+    ``comparison.csv``, ``comparison.json`` and ``accuracy_vs_macs.png``.
     """
     if not models:
         raise ConvforgeError("name at least one model to compare")
     specs = [ModelSpec.parse(m) for m in models]
+    tasks = {spec.name: get_model_info(spec.name).task for spec in specs}
+    if len(set(tasks.values())) > 1:
+        listed = ", ".join(f"{name} ({task})" for name, task in tasks.items())
+        raise ConvforgeError(f"compare trains its models on one dataset, so they must share a task: {listed}")
     rows: list[ComparisonRow] = []
     resolved = Recipe.from_sources(recipe.get("recipe"), data=data,
                                    **{k: v for k, v in recipe.items() if k != "recipe"})  # fmt: skip
@@ -110,7 +115,8 @@ def compare_models(
                 params=measured.params,
                 macs=measured.macs,
                 latency_ms=measured.latency.median_ms,
-                top1=best["val_top1"],
+                score=best[f"val_{result.primary_metric}"],
+                metric=result.primary_metric,
                 train_time_s=sum(r["epoch_time_s"] for r in result.metrics),
                 epochs=len(result.metrics),
                 run_dir=str(result.run_dir),
@@ -122,22 +128,38 @@ def compare_models(
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "comparison.csv", to_csv(rows))
     write_text_atomic(out / "comparison.json", json.dumps([asdict(r) for r in rows], indent=2))
-    plot_accuracy_vs_macs(rows, out / "accuracy_vs_macs.png", title=f"{data}: test top-1 against MACs")
+    plot_accuracy_vs_macs(rows, out / "accuracy_vs_macs.png",
+                          title=f"{data}: {metric_label(rows[0].metric)} against MACs")  # fmt: skip
     return rows, out
 
 
+def metric_label(metric: str) -> str:
+    """How a table and a plot name a primary metric (classification validates on the test split)."""
+    return {"top1": "test top-1 (%)", "psnr": "val PSNR (dB)", "accuracy": "val accuracy (%)"}.get(
+        metric, f"val {metric}"
+    )
+
+
 def comparison_table(rows: list[ComparisonRow]) -> str:
-    """The rows as a text table, best accuracy first."""
-    ordered = sorted(rows, key=lambda r: -r.top1)
+    """The rows as a text table, best score first."""
+    ordered = sorted(rows, key=lambda r: -r.score)
     return text_table(
-        ["model", "params", "MACs", "CPU latency", "test top-1", "train time", "epochs"],
+        [
+            "model",
+            "params",
+            "MACs",
+            "CPU latency",
+            metric_label(rows[0].metric if rows else "top1"),
+            "train time",
+            "epochs",
+        ],
         [
             (
                 r.model,
                 human_count(r.params),
                 human_count(r.macs),
                 f"{r.latency_ms:.2f} ms",
-                f"{r.top1:.2f} %",
+                f"{r.score:.2f}",
                 f"{r.train_time_s:.0f} s",
                 r.epochs,
             )  # fmt: skip
@@ -156,17 +178,17 @@ def to_csv(rows: list[ComparisonRow]) -> str:
 
 
 def plot_accuracy_vs_macs(rows: list[ComparisonRow], path: Path, title: str = "") -> Path:
-    """Scatter of test top-1 (%) against MACs (log scale), one labelled point per model."""
+    """Scatter of the score (test top-1 in %, ...) against MACs (log scale), one labelled point per model."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     for r in rows:
-        ax.scatter(r.macs, r.top1, s=40 + r.params / 2e4, alpha=0.8)
-        ax.annotate(f"{r.model}\n{human_count(r.params)} params, {r.latency_ms:.1f} ms", (r.macs, r.top1),
+        ax.scatter(r.macs, r.score, s=40 + r.params / 2e4, alpha=0.8)
+        ax.annotate(f"{r.model}\n{human_count(r.params)} params, {r.latency_ms:.1f} ms", (r.macs, r.score),
                     textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("MACs per image (log scale)")
-    ax.set_ylabel("test top-1 (%)")
+    ax.set_xlabel("MACs per example (log scale)")
+    ax.set_ylabel(metric_label(rows[0].metric) if rows else "score")
     ax.grid(alpha=0.3, which="both")
     ax.margins(x=0.4, y=0.2)
     if title:
