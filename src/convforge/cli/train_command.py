@@ -17,7 +17,8 @@ RECIPE_OPTIONS = {
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
     "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
     "val_data": "val_data", "patience": "patience", "tensorboard": "tensorboard", "supervision": "supervision",
-    "visual_label_smoothing": "visual_label_smoothing",
+    "visual_label_smoothing": "visual_label_smoothing", "dim": "dim", "mu": "mu", "metric": "metric",
+    "objective": "objective", "passes": "passes",
 }  # fmt: skip
 
 
@@ -52,7 +53,7 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "--data",
         help="dataset: mnist, fashion-mnist, cifar10, cifar100, svhn, digits, or an ImageFolder directory; "
         "sr: t91, set5, set14 or a folder of images; detect: a dataset YAML (e.g. coco128.yaml); av-event: an AVE "
-        "folder; av-parse: an LLP folder",
+        "folder; av-parse: an LLP folder; sdr: sim:<design>, rotated:<dataset> or a .npz of x and y",
     )
     parser.add_argument(
         "--data-root", type=existing_folder, help="folder holding the dataset (else $CONVFORGE_DATA, system locations)"
@@ -60,9 +61,16 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         choices=list(TASK_NAMES),
-        help="classify, sr (super-resolution of luma), detect, av-event (AVE event localisation) or av-parse "
-        "(LLP video parsing) (default: the model's)",
+        help="classify, sr (super-resolution of luma), detect, av-event (AVE event localisation), av-parse "
+        "(LLP video parsing) or sdr (sufficient dimension reduction) (default: the model's)",
     )
+    parser.add_argument("--dim", type=int, help="sdr: the reduced dimension d (default 2)")
+    parser.add_argument("--mu", type=float, help="sdr: weight of the whitening penalty (default 1)")
+    parser.add_argument("--metric", help="sdr: response metric: auto (the data's), euclidean, wasserstein, "
+                        "wasserstein_gaussian, log_euclidean, affine_invariant, geodesic")  # fmt: skip
+    parser.add_argument("--objective", choices=("fccov", "dcov"),
+                        help="sdr: FCCov-Net's objective (default) or the distance-covariance baseline")  # fmt: skip
+    parser.add_argument("--passes", type=int, help="sdr: passes over the training sample per epoch (default 10)")
     parser.add_argument("--supervision", choices=("full", "weak"),
                         help="av-event: segment labels (full, default) or video labels only (weak)")  # fmt: skip
     parser.add_argument("--visual-label-smoothing", type=float,

@@ -22,10 +22,11 @@ class ExampleBatches:
     """Batches of ``fetch(indices)`` over ``count`` examples."""
 
     def __init__(self, count: int, fetch: Fetch, batch_size: int, train: bool, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:  # fmt: skip
+                 world_size: int = 1, passes: int = 1) -> None:  # fmt: skip
         if batch_size < 1:
             raise InvalidValueError(f"batch size must be a positive integer, got {batch_size}")
         self.count, self.fetch, self.batch_size, self.train = count, fetch, batch_size, train
+        self.passes = passes if train else 1  # training epochs of several shuffled passes, for small samples
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
         self.channels_last = False  # the engine sets it; feature sequences have no image layout
@@ -37,7 +38,7 @@ class ExampleBatches:
     def _order(self) -> list[int]:
         if self.train:
             generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.count, generator=generator).tolist()
+            order = [i for _ in range(self.passes) for i in torch.randperm(self.count, generator=generator).tolist()]
         else:
             order = list(range(self.count))
         if self.world_size > 1:
@@ -51,9 +52,13 @@ class ExampleBatches:
         return len(self._order())
 
     def __len__(self) -> int:
-        return math.ceil(len(self._order()) / self.batch_size)
+        per_pass = math.ceil(len(self._order()) / self.passes / self.batch_size)
+        return per_pass * self.passes
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         order = self._order()
-        for start in range(0, len(order), self.batch_size):
-            yield self.fetch(order[start : start + self.batch_size])
+        size = len(order) // self.passes
+        for begin in range(0, len(order), size or 1):  # a batch never spans two passes
+            one_pass = order[begin : begin + size]
+            for start in range(0, len(one_pass), self.batch_size):
+                yield self.fetch(one_pass[start : start + self.batch_size])

@@ -15,6 +15,7 @@ from convforge.models import (
     leyolo,
     mm_pyramid,
     residual_stack,
+    sdr_mlp,
     sesr,
     simplenet,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "leyolo",
     "mm_pyramid",
     "residual_stack",
+    "sdr_mlp",
     "sesr",
     "simplenet",
 ]

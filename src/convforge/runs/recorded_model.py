@@ -130,10 +130,10 @@ def check_run_record(record: Mapping[str, Any], source: str) -> None:
         raise ConvforgeError(f"{source} records the task {task!r}; convforge's tasks are {', '.join(TASK_NAMES)}")
     size = record.get("input_size")
     if size is not None and (
-        not isinstance(size, list) or not valid_shapes(size) or (not is_multi_input(size) and len(size) not in (3, 4))
+        not isinstance(size, list) or not valid_shapes(size)
     ):  # fmt: skip
-        raise ConvforgeError(f"{source} records the input size {str(size)[:80]}; a run records [channels, height, "
-                             "width] as positive integers (or one such list per input stream), at most "
+        raise ConvforgeError(f"{source} records the input size {str(size)[:80]}; a run records a shape such as "
+                             "[channels, height, width] of positive integers (or one per input stream), at most "
                              f"{MAX_INPUT_ELEMENTS:,} values")  # fmt: skip
     mean, std = record.get("mean"), record.get("std")
     if mean is not None or std is not None:

@@ -12,10 +12,12 @@ from convforge.tasks.av_parse import AVParseTask
 from convforge.tasks.base import Predictions, Task, TaskData, TaskSettings
 from convforge.tasks.classify import ClassificationTask
 from convforge.tasks.detect import DetectionTask
+from convforge.tasks.sdr import SdrTask
 from convforge.tasks.sr import SuperResolutionTask
 
 TASKS: dict[str, type[Task]] = {
-    task.name: task for task in (ClassificationTask, SuperResolutionTask, DetectionTask, AVEventTask, AVParseTask)
+    task.name: task
+    for task in (ClassificationTask, SuperResolutionTask, DetectionTask, AVEventTask, AVParseTask, SdrTask)
 }
 DEFAULT_TASK = ClassificationTask.name  # what a recipe trains when neither it nor the model names a task
 
@@ -35,6 +37,7 @@ __all__ = [
     "ClassificationTask",
     "DetectionTask",
     "Predictions",
+    "SdrTask",
     "SuperResolutionTask",
     "Task",
     "TaskData",
