@@ -11,8 +11,9 @@ The indicator asks whether ``Y_i`` lies in the ball around ``Y_j`` that reaches 
 moves little when a few responses are made outlying.
 
 :func:`fccov` computes it in O(n²(log n + d)): for each ``j``, sort row ``j`` of the distance matrix; the ``i``
-inside each ball then form a prefix of that order, so prefix sums of ``f̄`` give every ``k`` at once (the prefix
-length is a ``searchsorted`` with ties to the right). It is differentiable in the features.
+inside each ball then form a prefix of that order, so prefix sums of ``f̄`` give every ``k`` at once (summing
+over ``k`` is summing over row ``j``'s sorted positions, and a position's ball ends at the last distance tied
+with it). It is differentiable in the features.
 :func:`fccov_bruteforce` is the O(n³) definition, for tests.
 """
 
@@ -48,8 +49,13 @@ def fccov(features: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
     n, d = features.shape
     centred = features - features.mean(0, keepdim=True)
     sorted_distances, order = torch.sort(distances.detach(), dim=1)
-    # for each (j, k): how many i have ρ(Y_i, Y_j) ≤ ρ(Y_k, Y_j): a prefix of row j's order, ties included
-    counts = torch.searchsorted(sorted_distances.contiguous(), distances.detach().contiguous(), right=True)
+    # Summing over k is summing over row j's sorted positions t. The ball through the t-th nearest holds every i
+    # up to the end of t's run of tied distances (ties count as inside): count = that end's position + 1.
+    last = torch.ones(n, 1, dtype=torch.bool, device=distances.device)
+    ends = torch.cat([sorted_distances[:, 1:] != sorted_distances[:, :-1], last], dim=1)
+    positions = torch.arange(n, device=distances.device).expand(n, n)
+    marked = torch.where(ends, positions, torch.full_like(positions, n))
+    counts = torch.flip(torch.cummin(torch.flip(marked, [1]), dim=1).values, [1]) + 1  # [n, n]
     total = centred.new_zeros(())
     rows = max(1, CHUNK_VALUES // max(n * d, 1))
     for start in range(0, n, rows):
