@@ -4,7 +4,6 @@ pyramid-levels ablation, the LLP-synth figures, and a plot of accuracy against S
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,6 @@ from convforge.tables import text_table
 ALL_BACKGROUND = 17.8  # % of AVE test segments that are background: what "always background" scores
 VIDEO_CLASS_KNOWN = 82.2  # the video's class on every segment, boundaries unknown
 LLP_FIGURES = ("a", "v", "av", "type", "event")
-
-
-def trial_rows(trials: Iterable[Any]) -> list[dict[str, Any]]:
-    """Flat rows (configuration and result) of the completed trials, one per key."""
-    rows: dict[str, dict[str, Any]] = {}
-    for trial in trials:
-        attrs = trial.user_attrs
-        if trial.state.name == "COMPLETE" and "result" in attrs and attrs["key"] not in rows:
-            rows[attrs["key"]] = {**attrs["config"], **attrs["result"]}
-    return list(rows.values())
 
 
 def _mean_sd(values: list[float]) -> str:
