@@ -133,7 +133,8 @@ def train(
         recipe = recipe.with_overrides(**overrides)
     else:
         recipe = Recipe.from_sources(recipe, defaults=_model_defaults(info), **overrides)
-    if info is not None and info.task != recipe.task:
+    if info is not None and info.task != recipe.task and info.task not in getattr(get_task(recipe.task),
+                                                                                  "trunk_tasks", ()):  # fmt: skip
         examples = ", ".join(list_models(task=recipe.task)[:3])
         raise ConvforgeError(f"{model} is a {info.task} model; the {recipe.task} task trains {recipe.task} models"
                              f"{f' such as {examples}' if examples else ''}")  # fmt: skip

@@ -89,6 +89,7 @@ class Task(Protocol):
     default_data: ClassVar[str]  # the dataset a recipe uses when it names none
     settings_class: ClassVar[type[TaskSettings]]  # the task's own recipe fields
     any_input_size: ClassVar[bool]  # whether its models take inputs of any height and width (exported so)
+    # optional: trunk_tasks, the other tasks whose models it also trains (sdr trains classifiers with d outputs)
 
     def recipe_defaults(self, info: ModelInfo) -> dict[str, Any]:
         """Recipe fields a registered model implies for this task (a detector's input side, say)."""

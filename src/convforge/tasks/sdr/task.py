@@ -90,6 +90,7 @@ class SdrTask(FeatureFileTask):
     default_data = "sim:euclidean"
     settings_class = SdrSettings
     any_input_size = False
+    trunk_tasks = ("classify",)  # a classifier with num_classes = d serves as the network f
 
     def __init__(self) -> None:
         self.metric_name = "euclidean"
