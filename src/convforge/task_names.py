@@ -13,6 +13,7 @@ TASK_NAMES = (
     "detect",
     "av-event",
     "av-parse",
+    "sdr",
 )  # the tasks convforge trains, as :data:`convforge.tasks.TASKS` names them
 EARLIER_NAMES = {"classification": "classify", "detection": "detect", "super_resolution": "sr"}
 
