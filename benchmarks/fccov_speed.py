@@ -41,10 +41,10 @@ def main() -> None:
         g = torch.Generator().manual_seed(n)
         features = torch.randn(n, args.dim, generator=g, dtype=torch.float64)
         distances = euclidean(torch.randint(0, 20, (n, 2), generator=g).double())  # many ties
-        fast = _time(lambda: fccov(features, distances), args.repeats)
+        fast = _time(lambda f=features, dd=distances: fccov(f, dd), args.repeats)
         if n <= args.max_brute:
             assert abs(float(fccov(features, distances)) - float(fccov_bruteforce(features, distances))) < 1e-10
-            brute = _time(lambda: fccov_bruteforce(features, distances), max(1, args.repeats // 2))
+            brute = _time(lambda f=features, dd=distances: fccov_bruteforce(f, dd), max(1, args.repeats // 2))
             print(f"{n:>6} {brute:>15.1f} {fast:>13.2f} {brute / fast:>7.0f}×")
         else:
             print(f"{n:>6} {'(not run)':>15} {fast:>13.2f} {'':>8}")

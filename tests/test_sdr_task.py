@@ -9,8 +9,23 @@ from test_cli_everyday import one_sentence
 
 def test_fccov_net_and_the_dcov_baseline_train_end_to_end(tmp_path):
     for objective in ("fccov", "dcov"):
-        run = convforge("train", "sdr_mlp", "--data", "sim:spd-outliers", "--epochs", "2", "--passes", "2",
-                        "--objective", objective, "--quiet", "--project", str(tmp_path), "--name", objective)
+        run = convforge(
+            "train",
+            "sdr_mlp",
+            "--data",
+            "sim:spd-outliers",
+            "--epochs",
+            "2",
+            "--passes",
+            "2",
+            "--objective",
+            objective,
+            "--quiet",
+            "--project",
+            str(tmp_path),
+            "--name",
+            objective,
+        )
         assert run.returncode == 0, run.stderr
         header, *rows = (tmp_path / "sdr" / objective / "metrics.csv").read_text().splitlines()
         assert "val_dcor" in header and "val_fccov" in header and len(rows) == 2
@@ -46,8 +61,22 @@ def test_a_classifier_trunk_reduces_rotated_images(shared_data, tmp_path):
 
 
 def test_the_fccov_study_reports_every_method_and_resumes(tmp_path):
-    args = ["study", "fccov", "--reps", "2", "--designs", "euclidean,sphere", "--epochs", "1", "--no-image",
-            "--workers", "1", "--quiet", "--out", str(tmp_path / "study")]
+    args = [
+        "study",
+        "fccov",
+        "--reps",
+        "2",
+        "--designs",
+        "euclidean,sphere",
+        "--epochs",
+        "1",
+        "--no-image",
+        "--workers",
+        "1",
+        "--quiet",
+        "--out",
+        str(tmp_path / "study"),
+    ]
     run = convforge(*args)
     assert run.returncode == 0, run.stderr
     assert "trials: 4 of 4 done" in run.stdout
