@@ -82,7 +82,7 @@ def add_parser(subparsers) -> None:
     fccov.add_argument("--designs", default=None, help="comma-separated designs (default: all eight)")
     fccov.add_argument("--epochs", type=int, default=50, help="training epochs of the networks, 10 passes each "
                        "(default 50)")  # fmt: skip
-    fccov.add_argument("--image-epochs", type=int, default=8, help="epochs of the image application (default 8)")
+    fccov.add_argument("--image-epochs", type=int, default=20, help="epochs of the image application (default 20)")
     fccov.add_argument("--no-image", action="store_true", help="skip the rotated-image application")
     fccov.add_argument("--image-data", default="mnist", help="dataset to rotate (default mnist; fashion-mnist too)")
     fccov.add_argument("--data-root", type=existing_folder, default=None, help="where to look for the images first")

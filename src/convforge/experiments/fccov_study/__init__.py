@@ -36,7 +36,7 @@ class FccovPlan:
     batch: int = 500
     lr: float = 3e-3
     mu: float = 1.0
-    image_epochs: int = 8
+    image_epochs: int = 20
     image_train: int = 10_000
     image_test: int = 2_000
 

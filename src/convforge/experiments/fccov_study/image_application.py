@@ -27,7 +27,7 @@ def _reduce(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
 
 
 def run_image_application(out: Path, dataset: str = "mnist", train_images: int = 10_000, test_images: int = 2_000,
-                          epochs: int = 8, data_root: str | None = None,
+                          epochs: int = 20, data_root: str | None = None,
                           model: str = "resnet20") -> dict[str, Any]:  # fmt: skip
     """Train and score FCCov-Net, deep dCov and PCA on rotated ``dataset``; write ``rotated_scatter.png``."""
     from types import SimpleNamespace
@@ -40,7 +40,7 @@ def run_image_application(out: Path, dataset: str = "mnist", train_images: int =
     test_x, truth = data.val.x, data.val.truth
     reductions: dict[str, torch.Tensor] = {}
     for objective, label in (("fccov", "FCCov-Net"), ("dcov", "deep dCov")):
-        result = train(model, source, task="sdr", objective=objective, dim=2, epochs=epochs, batch_size=500, lr=1e-3,
+        result = train(model, source, task="sdr", objective=objective, dim=2, epochs=epochs, batch_size=250, lr=2e-3,
                        passes=1, train_subset=train_images, val_subset=test_images, data_root=data_root,
                        project=str(out / "trials"), name=f"rotated-{dataset}-{objective}", progress=False)  # fmt: skip
         reductions[label] = _reduce(result.model, test_x)
