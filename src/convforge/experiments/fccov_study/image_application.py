@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from convforge.sdr.data import load_sdr_data
 from convforge.sdr.distance_correlation import distance_correlation
+from convforge.tasks.sdr.sources import load_sdr_data
 
 
 def _reduce(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from convforge.sdr.data import VALIDATION_SEED
 from convforge.sdr.distance_correlation import distance_correlation
 from convforge.sdr.kernel_baseline import gsir
 from convforge.sdr.linear_baselines import save, sir, subspace_distance, wire
 from convforge.sdr.response_metrics import get_metric
 from convforge.sdr.simulations import simulate
+from convforge.tasks.sdr.sources import VALIDATION_SEED
 
 GSIR_TRAIN = 1000  # GSIR's Gram matrices are n × n: it uses up to this many training examples
 

@@ -1,6 +1,6 @@
 """Sufficient dimension reduction: train f so that a d-dimensional f(X) carries what X says about Y.
 
-- **Data** (:mod:`convforge.sdr.data`): a simulation design (``sim:sphere``), rotated images
+- **Data** (:mod:`convforge.tasks.sdr.sources`): a simulation design (``sim:sphere``), rotated images
   (``rotated:mnist``), or a ``.npz`` of x and y.
 - **Loss**: FCCov-Net's −FCCov_n(f(X), Y) + μ‖Ĉov(f(X)) − I_d‖²_F (``objective: fccov``), or the deep
   distance-covariance baseline −dCov²_n(f(X), Y) + the same penalty (``objective: dcov``). Each batch's response
@@ -24,13 +24,13 @@ from torch import nn
 
 from convforge.data.example_batches import ExampleBatches
 from convforge.field_checks import check_ints, check_numbers, rejected
-from convforge.sdr.data import SdrSplit, load_sdr_data
 from convforge.sdr.distance_correlation import distance_correlation, distance_covariance_sq
 from convforge.sdr.fccov import fccov
 from convforge.sdr.objective import whitening_penalty
 from convforge.sdr.response_metrics import METRICS, get_metric
 from convforge.tasks.base import TaskData, TaskSettings
 from convforge.tasks.feature_tasks import FeatureFileTask
+from convforge.tasks.sdr.sources import SdrSplit, load_sdr_data
 
 OBJECTIVES = ("fccov", "dcov")
 EVAL_BATCH = 2000
