@@ -85,3 +85,11 @@ def test_the_fccov_study_reports_every_method_and_resumes(tmp_path):
     assert (tmp_path / "study" / "report" / "dcor_by_design.png").is_file()
     again = convforge(*args)
     assert again.returncode == 0 and "trials: 4 of 4 done" in again.stdout
+
+
+def test_a_metric_that_cannot_read_the_responses_or_a_huge_batch_is_refused_before_training(tmp_path):
+    one_sentence(convforge("train", "sdr_mlp", "--data", "sim:euclidean", "--metric", "log_euclidean", "--project",
+                           str(tmp_path)), "cannot read the responses", "SPD")  # fmt: skip
+    one_sentence(convforge("train", "sdr_mlp", "--data", "sim:euclidean", "--batch", "100000", "--project",
+                           str(tmp_path)), "batch_size", "8,192")  # fmt: skip
+    assert not (tmp_path / "sdr").exists()

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from convforge.data.example_batches import ExampleBatches
+from convforge.errors import InvalidValueError
 from convforge.field_checks import check_ints, check_numbers, rejected
 from convforge.sdr.distance_correlation import distance_correlation, distance_covariance_sq
 from convforge.sdr.fccov import fccov
@@ -34,6 +35,7 @@ from convforge.tasks.sdr.sources import SdrSplit, load_sdr_data
 
 OBJECTIVES = ("fccov", "dcov")
 EVAL_BATCH = 2000
+MAX_BATCH = 8192  # a batch's n × n distances and sorted prefix sums: 256 MiB a matrix in float32
 
 
 @dataclass
@@ -105,11 +107,18 @@ class SdrTask(FeatureFileTask):
         settings = recipe.task_settings
         data = load_sdr_data(recipe.data, recipe, settings.train_size, settings.val_size)
         self.metric_name = settings.metric if settings.metric != "auto" else (data.metric or "euclidean")
-        get_metric(self.metric_name)
+        try:  # the metric must read these responses: say so before any training
+            get_metric(self.metric_name)(data.train.y[:2])
+        except InvalidValueError as err:
+            raise InvalidValueError(f"the {self.metric_name} metric cannot read the responses of {data.source}: "
+                                    f"{err}") from err  # fmt: skip
         self.truth_known = data.val.truth is not None
         return data
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
+        if recipe.batch_size > MAX_BATCH:
+            raise rejected("batch_size", recipe.batch_size, "the sdr task compares all pairs of a batch; use a "
+                           f"batch of at most {MAX_BATCH:,}")  # fmt: skip
         data = self._data(recipe)
         x = data.train.x
         return TaskData(
