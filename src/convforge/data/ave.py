@@ -182,9 +182,11 @@ def load_ave_split(folder: str | Path, split: str) -> AveSplit:
     folder = Path(folder)
     order = read_h5(folder / f"{split}_order.h5", ORDER_KEY, "AVE split file").astype(np.int64)
     labels = load_segment_labels(folder)
-    if order.size and (order.min() < 0 or order.max() >= len(labels)):
-        raise ConvforgeError(f"{folder / f'{split}_order.h5'} names video {int(order.max())}, but the labels cover "
-                             f"{len(labels)} videos")  # fmt: skip
+    if labels.ndim != 3 or labels.shape[1:] != (SEGMENTS, BACKGROUND + 1):
+        raise ConvforgeError(f"the AVE labels in {folder} have shape {list(labels.shape)}; expected [videos, "
+                             f"{SEGMENTS}, {BACKGROUND + 1}] (28 events and background, one-hot)")  # fmt: skip
+    if order.ndim != 1 or order.size and (order.min() < 0 or order.max() >= len(labels)):
+        raise ConvforgeError(f"{folder / f'{split}_order.h5'} must list video indices from 0 to {len(labels) - 1}")
     audio = _check_features(
         folder / AUDIO_FILE, read_h5(folder / AUDIO_FILE, what="AVE feature file"), len(labels), 128
     )
