@@ -67,3 +67,11 @@ def test_lstm_cost_is_counted():
     # two bidirectional LSTMs: per step and direction 4·16·(input + 16) MACs, 10 steps
     lstm = 2 * 10 * 4 * 16 * (128 + 16) + 2 * 10 * 4 * 16 * (512 + 16)
     assert result.by_category["matmul"] >= lstm
+
+
+def test_zero_heads_is_one_sentence():
+    from convforge.errors import ConvforgeError
+
+    for name in ("mm_pyramid_ave", "han_ave"):
+        with pytest.raises(ConvforgeError, match="heads"):
+            create_model(name, heads=0)

@@ -94,3 +94,14 @@ def test_llp_feature_files_of_the_wrong_shape_or_kind_name_the_file(shared_data,
     np.save(tmp_path / "feats" / "vggish" / f"{name}.npy", np.array([{"a": 1}] * 10, dtype=object))
     with pytest.raises(ConvforgeError, match="not a readable .npy"):
         videos.features(0)
+
+
+def test_an_llp_file_name_that_holds_a_path_or_a_short_row_is_one_sentence(tmp_path):
+    from convforge.data.llp import read_video_labels
+
+    (tmp_path / "AVVP_train.csv").write_text("filename\tevent_labels\n../../escape\tSpeech\n")
+    with pytest.raises(ConvforgeError, match="not a video file name"):
+        read_video_labels(tmp_path / "AVVP_train.csv")
+    (tmp_path / "AVVP_train.csv").write_text("filename\tevent_labels\nabc_0_10\n")
+    with pytest.raises(ConvforgeError, match=":2: the row has fewer"):
+        read_video_labels(tmp_path / "AVVP_train.csv")

@@ -93,7 +93,7 @@ def test_image_commands_on_feature_models_say_what_works_instead(ave_synth, tmp_
     from torchvision.io import write_png
 
     write_png(torch.zeros((3, 8, 8), dtype=torch.uint8), str(image))
-    one_sentence(convforge("predict", str(folder), str(image)), "needs image inputs", "convforge eval")
+    one_sentence(convforge("predict", str(folder), str(image)), "needs image files", "convforge eval")
     one_sentence(convforge("export", str(folder)), "2 input streams")
 
 

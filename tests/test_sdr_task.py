@@ -92,7 +92,7 @@ def test_a_metric_that_cannot_read_the_responses_or_a_huge_batch_is_refused_befo
     one_sentence(convforge("train", "sdr_mlp", "--data", "sim:euclidean", "--metric", "log_euclidean", "--project",
                            str(tmp_path)), "cannot read the responses", "SPD")  # fmt: skip
     one_sentence(convforge("train", "sdr_mlp", "--data", "sim:euclidean", "--batch", "100000", "--project",
-                           str(tmp_path)), "batch_size", "8,192")  # fmt: skip
+                           str(tmp_path)), "batch_size", "at most")  # fmt: skip
     assert not (tmp_path / "sdr").exists()
 
 
@@ -111,3 +111,24 @@ def test_the_networks_recover_a_single_index_that_the_raw_predictors_hide(tmp_pa
     best = max(float(row.split(",")[3]) for row in (tmp_path / "sdr" / "sdr_mlp" / "metrics.csv").read_text()
                .splitlines()[1:])  # fmt: skip
     assert best > 0.9  # dCor with the true index on the held-out fifth (the raw 10-d predictors: 0.54)
+
+
+def test_npz_sources_take_vectors_and_name_what_does_not_fit(tmp_path):
+    from convforge.errors import ConvforgeError
+    from convforge.tasks.sdr.sources import load_sdr_data
+
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "vector.npz", x=rng.normal(size=50), y=rng.normal(size=50))
+    data = load_sdr_data(str(tmp_path / "vector.npz"), None, 0, 0)
+    assert data.train.x.shape == (40, 1) and data.val.x.shape == (10, 1) and data.test is None
+    for name, arrays, words in (
+        ("short.npz", dict(x=rng.normal(size=(50, 2)), y=rng.normal(size=50), truth=rng.normal(size=49)), "49 rows"),
+        ("text.npz", dict(x=np.array(["a"] * 50), y=rng.normal(size=50)), "real numbers"),
+        ("nan.npz", dict(x=np.full((50, 2), np.nan), y=rng.normal(size=50)), "not finite"),
+    ):
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(ConvforgeError, match=words):
+            load_sdr_data(str(tmp_path / name), None, 0, 0)
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ConvforgeError, match="not a readable .npz"):
+        load_sdr_data(str(tmp_path / "broken.npz"), None, 0, 0)

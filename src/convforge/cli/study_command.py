@@ -9,6 +9,7 @@ import sys
 from convforge.cli.arguments import existing_folder
 
 NAME = "study"
+MAX_SEEDS = 100  # seeds or replicates per configuration
 HELP = "run a paper's study (a resumable sweep of trainings) and print its report"
 
 
@@ -98,9 +99,14 @@ def _run_fccov(args: argparse.Namespace, command: str) -> int:
     from convforge.errors import ConvforgeError
     from convforge.experiments.fccov_study import FccovPlan, run_fccov_study
 
-    for option, value in (("--reps", args.reps), ("--epochs", args.epochs), ("--image-epochs", args.image_epochs)):
-        if value < 1:
-            raise ConvforgeError(f"{option} {value} is not allowed; use a positive integer")
+    for option, value, high in (
+        ("--reps", args.reps, MAX_SEEDS),
+        ("--epochs", args.epochs, 100_000),
+        ("--image-epochs", args.image_epochs, 100_000),
+        ("--workers", args.workers, 64),
+    ):
+        if not 1 <= value <= high:
+            raise ConvforgeError(f"{option} {value} is not allowed; use an integer from 1 to {high:,}")
     designs = tuple(d.strip() for d in args.designs.split(",") if d.strip()) if args.designs else None
     plan = FccovPlan(reps=args.reps, epochs=args.epochs, image_epochs=args.image_epochs,
                      **({"designs": designs} if designs else {}))  # fmt: skip
@@ -143,6 +149,11 @@ def _run_av_pyramid(args: argparse.Namespace, command: str) -> int:
     from convforge.experiments.av_pyramid import StudyPlan, run_study
     from convforge.field_checks import check_ints
 
+    if not 1 <= args.seeds <= MAX_SEEDS or not 1 <= args.workers <= 64:
+        from convforge.errors import ConvforgeError
+
+        raise ConvforgeError(f"--seeds must be from 1 to {MAX_SEEDS} and --workers from 1 to 64, got {args.seeds} and "
+                             f"{args.workers}")  # fmt: skip
     plan = StudyPlan(snrs=_snrs(args.snrs), seeds=tuple(range(args.seeds)) if args.seeds > 0 else (),
                      ave_epochs=args.epochs, llp_epochs=args.llp_epochs, ave_videos=args.videos,
                      llp_videos=args.videos or StudyPlan.llp_videos)  # fmt: skip

@@ -35,6 +35,8 @@ CHUNK = 256  # videos generated and written at a time
 
 
 def _fresh_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConvforgeError(f"{out} is a file; name a new or empty folder to write the features into")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ConvforgeError(f"{out} is not empty; choose a new folder, or pass --overwrite to replace the files "

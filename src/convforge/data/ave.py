@@ -169,10 +169,14 @@ def _check_features(path: Path, array: np.ndarray, count: int, width: int | None
 
 def _video_classes(folder: Path, segments: np.ndarray) -> np.ndarray:
     """Each video's class: ``mil_labels.h5``, else the annotations, else its most frequent event segment."""
-    if (folder / "mil_labels.h5").is_file():
-        return read_h5(folder / "mil_labels.h5", what="AVE label file").argmax(-1).astype(np.int64)
-    if (folder / "Annotations.txt").is_file():
-        return video_labels(read_annotations(folder / "Annotations.txt")).argmax(-1).astype(np.int64)
+    for name, read in (("mil_labels.h5", lambda path: read_h5(path, what="AVE label file")),
+                       ("Annotations.txt", lambda path: video_labels(read_annotations(path)))):  # fmt: skip
+        if (folder / name).is_file():
+            labels = read(folder / name)
+            if labels.shape != (len(segments), BACKGROUND + 1):
+                raise ConvforgeError(f"{folder / name} gives video labels of shape {list(labels.shape)}; the segment "
+                                     f"labels cover {len(segments)} videos of {BACKGROUND + 1} classes")  # fmt: skip
+            return labels.argmax(-1).astype(np.int64)
     events = np.stack([(segments == c).sum(1) for c in range(BACKGROUND)], 1)
     return events.argmax(1).astype(np.int64)
 

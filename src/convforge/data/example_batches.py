@@ -35,30 +35,28 @@ class ExampleBatches:
         """Choose the shuffle of ``epoch`` (0-based)."""
         self.epoch = epoch
 
-    def _order(self) -> list[int]:
-        if self.train:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = [i for _ in range(self.passes) for i in torch.randperm(self.count, generator=generator).tolist()]
-        else:
-            order = list(range(self.count))
-        if self.world_size > 1:
-            per_rank = self.count // self.world_size if self.train else math.ceil(self.count / self.world_size)
-            order = order[self.rank :: self.world_size][:per_rank]
-        return order
+    def _passes(self) -> list[list[int]]:
+        """This rank's examples, pass by pass (each pass a fresh shuffle when training, cut to the same length on
+        every rank)."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        passes = []
+        for _ in range(self.passes):
+            order = torch.randperm(self.count, generator=generator).tolist() if self.train else list(range(self.count))
+            if self.world_size > 1:
+                per_rank = self.count // self.world_size if self.train else math.ceil(self.count / self.world_size)
+                order = order[self.rank :: self.world_size][:per_rank]
+            passes.append(order)
+        return passes
 
     @property
     def num_examples(self) -> int:
         """Examples this rank sees per epoch."""
-        return len(self._order())
+        return sum(len(order) for order in self._passes())
 
     def __len__(self) -> int:
-        per_pass = math.ceil(len(self._order()) / self.passes / self.batch_size)
-        return per_pass * self.passes
+        return sum(math.ceil(len(order) / self.batch_size) for order in self._passes())
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        order = self._order()
-        size = len(order) // self.passes
-        for begin in range(0, len(order), size or 1):  # a batch never spans two passes
-            one_pass = order[begin : begin + size]
-            for start in range(0, len(one_pass), self.batch_size):
-                yield self.fetch(one_pass[start : start + self.batch_size])
+        for order in self._passes():  # a batch never spans two passes
+            for start in range(0, len(order), self.batch_size):
+                yield self.fetch(order[start : start + self.batch_size])

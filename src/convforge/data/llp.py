@@ -39,9 +39,18 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
             if missing:
                 raise ConvforgeError(f"{path} has no column {', '.join(missing)}; LLP files are tab-separated with "
                                      f"the columns {', '.join(columns)}")  # fmt: skip
-            return list(reader)
-    except OSError as err:
-        raise ConvforgeError(f"could not read the LLP file {path}: {err.strerror or err}") from err
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ConvforgeError(f"could not read the LLP file {path}: {getattr(err, 'strerror', None) or err}") from err
+    for line, row in enumerate(rows, 2):
+        if any(row.get(c) is None for c in columns):
+            raise ConvforgeError(f"{path}:{line}: the row has fewer than the {len(columns)} columns "
+                                 f"{', '.join(columns)}")  # fmt: skip
+        name = row["filename"]
+        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise ConvforgeError(f"{path}:{line}: {name[:60]!r} is not a video file name (it names feature files, "
+                                 "so it may not be empty or hold a path)")  # fmt: skip
+    return rows
 
 
 def _class_index(path: Path, line: int, name: str) -> int:
@@ -134,10 +143,14 @@ class LLPVideos:
             path = folder / f"{self.names[index]}.npy"
             try:
                 array = np.load(path, mmap_mode="r", allow_pickle=False)  # the header first: shape before bytes
+                if not isinstance(array, np.ndarray):  # an .npz archive under a .npy name
+                    raise ValueError("it is not a single array")
                 if array.shape != shape or array.dtype.kind not in "fiu":
                     raise ConvforgeError(f"{path} holds {stream} features of shape {array.shape} ({array.dtype}); "
                                          f"LLP's are numbers of shape {shape}")  # fmt: skip
                 arrays.append(np.asarray(array, dtype=np.float32))
-            except (OSError, ValueError) as err:
-                raise ConvforgeError(f"{path} is not a readable .npy feature file: {err}") from err
+            except (OSError, ValueError, EOFError) as err:
+                raise ConvforgeError(
+                    f"{path} is not a readable .npy feature file: {err or type(err).__name__}"
+                ) from err
         return arrays[0], arrays[1], arrays[2]

@@ -196,7 +196,9 @@ def evaluate(
     device: str | None = None,
     **settings: Any,
 ) -> dict[str, float]:
-    """Score a model on the test split of ``data`` (by default, the data its run validated on).
+    """Score a model on the evaluation split of ``data`` (by default, the data its run validated on): the test split
+    for the image tasks; the av-event, av-parse and sdr tasks score their validation split unless ``data`` is
+    ``test`` (or another source).
 
     ``model`` is a module, a checkpoint file, a run directory (its best checkpoint,
     EMA weights when present) or an ONNX file convforge wrote (run by onnxruntime). A module

@@ -54,6 +54,8 @@ class PyramidTrunk(nn.Module):
         super().__init__()
         if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 8:
             raise InvalidValueError(f"levels must be an integer from 1 to 8, got {levels!r}")
+        if isinstance(heads, bool) or not isinstance(heads, int) or not 1 <= heads <= 512:
+            raise InvalidValueError(f"heads must be an integer from 1 to 512, got {heads!r}")
         if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 8192 or width % heads:
             raise InvalidValueError(f"width must be a multiple of heads ({heads}) up to 8192, got {width!r}")
         self.units = nn.ModuleList(PyramidUnit(width, 2**i, heads, feedforward, dropout) for i in range(levels))

@@ -36,7 +36,7 @@ class BandMaskedAttention(nn.Module):
     def __init__(self, channels: int, heads: int = 8, dilation: int = 1, feedforward: int | None = None,
                  dropout: float = 0.2, attention_dropout: float = 0.1) -> None:  # fmt: skip
         super().__init__()
-        if channels % heads:
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or channels % heads:
             raise InvalidValueError(f"channels ({channels}) must be a multiple of heads ({heads})")
         if isinstance(dilation, bool) or not isinstance(dilation, int) or dilation < 0:
             raise InvalidValueError(f"dilation must be an integer >= 0, got {dilation!r}")

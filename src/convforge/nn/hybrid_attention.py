@@ -20,7 +20,7 @@ class _Attention(nn.Module):
 
     def __init__(self, channels: int, heads: int, dropout: float) -> None:
         super().__init__()
-        if channels % heads:
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or channels % heads:
             raise InvalidValueError(f"channels ({channels}) must be a multiple of heads ({heads})")
         self.heads, self.dropout = heads, dropout
         self.query, self.key, self.value = (nn.Linear(channels, channels) for _ in range(3))

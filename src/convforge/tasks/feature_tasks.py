@@ -13,27 +13,28 @@ from convforge.errors import ConvforgeError
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def refuse_images(task: str, what: str) -> NoReturn:
-    """One sentence: ``task`` models read feature files, so ``what`` (a command on images) does not apply."""
-    raise ConvforgeError(f"{what} needs image inputs; {task} models read pre-extracted feature files of whole "
-                         "videos: score a split with `convforge eval RUN --data test` instead")  # fmt: skip
+def refuse_images(task: str, what: str, reads: str = "pre-extracted feature files of whole videos") -> NoReturn:
+    """One sentence: ``task`` models read ``reads``, so ``what`` (a command on image files) does not apply."""
+    raise ConvforgeError(f"{what} needs image files; {task} models read {reads}: score a split with "
+                         "`convforge eval RUN --data test` instead")  # fmt: skip
 
 
 class FeatureFileTask:
-    """The image-side methods of the task protocol, refused by name."""
+    """The image-file methods of the task protocol, refused by name."""
 
     name: str
+    reads = "pre-extracted feature files of whole videos"  # what the task's models take, for the refusals
 
     def model_input(self, image: Any, config: dict[str, Any]) -> NoReturn:
-        refuse_images(self.name, "this command")
+        refuse_images(self.name, "this command", self.reads)
 
     def predict(self, trained: Any, image: Any, **options: Any) -> NoReturn:
-        refuse_images(self.name, "predict")
+        refuse_images(self.name, "predict", self.reads)
 
     def predict_files(self, trained: Any, paths: Any, out: Any = None, overwrite: bool = False,
                       **options: Any) -> NoReturn:  # fmt: skip
-        refuse_images(self.name, "predict")
+        refuse_images(self.name, "predict", self.reads)
 
     def calibration_inputs(self, recipe: Any, count: int, seed: int = 0) -> NoReturn:
-        raise ConvforgeError(f"post-training quantisation calibrates on image batches; {self.name} models take "
-                             "several feature streams, which convforge does not quantise yet")  # fmt: skip
+        raise ConvforgeError(f"post-training quantisation calibrates on image batches; convforge does not quantise "
+                             f"{self.name} models, which read {self.reads}, yet")  # fmt: skip

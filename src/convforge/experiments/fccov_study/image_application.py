@@ -37,7 +37,7 @@ def run_image_application(out: Path, dataset: str = "mnist", train_images: int =
     source = f"rotated:{dataset}"
     recipe = SimpleNamespace(seed=0, data_root=data_root, train_subset=train_images, val_subset=test_images)
     data = load_sdr_data(source, recipe, 0, 0)
-    test_x, truth = data.val.x, data.val.truth
+    test_x, truth = data.test.x, data.test.truth  # the test split: the networks never validated on it
     reductions: dict[str, torch.Tensor] = {}
     for objective, label in (("fccov", "FCCov-Net"), ("dcov", "deep dCov")):
         result = train(model, source, task="sdr", objective=objective, dim=2, epochs=epochs, batch_size=250, lr=2e-3,

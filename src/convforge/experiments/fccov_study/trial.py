@@ -1,8 +1,9 @@
 """One trial of the FCCov simulation study: one design, one replicate, every method on the same samples.
 
-FCCov-Net and the deep distance-covariance baseline train ``sdr_mlp`` through the engine (``--task sdr``); the
-sample they validate on each epoch is the test sample, so the study scores the **last** epoch's network, never a
-checkpoint chosen on it. SIR and SAVE slice a scalar response and run on the Euclidean designs only; WIRE and
+FCCov-Net and the deep distance-covariance baseline train ``sdr_mlp`` through the engine (``--task sdr``),
+which validates on a held-out sample of its own; the study scores the **last** epoch's network on the test
+sample (the same for every method), so no checkpoint is chosen on anything the study reports. SIR and SAVE
+slice a scalar response and run on the Euclidean designs only; WIRE and
 GSIR use the responses' distances and run on all. Every method reduces to the design's dimension d, and is scored
 by the distance correlation between its reduction of the test X and the true index; where the truth is linear
 the linear methods also get the subspace distance ‖P_B̂ − P_B‖_F.

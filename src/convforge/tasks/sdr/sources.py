@@ -1,17 +1,19 @@
 """Where the ``sdr`` task's (X, Y) come from.
 
 - ``sim:<design>``: a simulation design of :mod:`convforge.sdr.simulations` (``sim:spd-outliers``), training
-  sample seeded by the recipe's seed, validation sample (never corrupted) by another.
+  sample seeded by the recipe's seed; validation and test samples (never corrupted) by two others.
 - ``rotated:<dataset>``: images of a convforge dataset (``rotated:mnist``, ``rotated:fashion-mnist``), each
   rotated by an angle θ drawn uniformly from [0, 2π); the response is (cos θ, sin θ) on the circle, and the
-  truth is the same point. Training images come from the train split, validation from the test split.
+  truth is the same point. Training and validation images are disjoint draws from the train split; the test
+  images come from the test split, used only by ``convforge eval RUN --data test``.
 - a ``.npz`` file with arrays ``x`` (``[n, ...]``) and ``y`` (``[n, ...]``), and optionally ``truth``; a fifth of
-  it, drawn with the seed, validates.
+  it, drawn with the seed, validates (it has no separate test split).
 """
 
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import torch
 from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.sdr.simulations import design_names, simulate
 
-VALIDATION_SEED = 10_007  # the validation sample's seed offset from the training one
+VALIDATION_SEED = 10_007  # the test sample's seed offset from the training one
+HELD_OUT_SEED = 20_011  # the validation sample's, for simulations and rotated images
 
 
 @dataclass
@@ -38,12 +41,14 @@ class SdrSplit:
 
 @dataclass
 class SdrData:
-    """A training and a validation split, the response metric the source implies, and a description."""
+    """Training, validation and (where the source has one) test splits, the response metric the source implies,
+    and a description."""
 
     train: SdrSplit
     val: SdrSplit
     metric: str | None
     source: str
+    test: SdrSplit | None = None
 
 
 def rotate_images(images: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,36 +66,56 @@ def rotate_images(images: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.
 
 def _rotated(name: str, recipe: object) -> SdrData:
     from convforge.data.catalog import load_dataset
+    from convforge.data.subset import seeded_indices
 
     train = load_dataset(name, "train", root=getattr(recipe, "data_root", None))
-    val = load_dataset(name, "test", root=getattr(recipe, "data_root", None))
-    seed = getattr(recipe, "seed", 0)
-    train = train.subset(getattr(recipe, "train_subset", 0) or len(train), seed)
-    val = val.subset(getattr(recipe, "val_subset", 0) or len(val), seed)
-    x, y = rotate_images(train.images, seed)
-    vx, vy = rotate_images(val.images, seed + VALIDATION_SEED)
-    return SdrData(SdrSplit(x, y, y), SdrSplit(vx, vy, vy), "geodesic", f"rotated:{name}")
+    test = load_dataset(name, "test", root=getattr(recipe, "data_root", None))
+    seed, count = getattr(recipe, "seed", 0), getattr(recipe, "val_subset", 0) or 2000
+    kept = seeded_indices(len(train), getattr(recipe, "train_subset", 0) or max(len(train) - count, 1), seed)
+    chosen = set(kept)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed + HELD_OUT_SEED)).tolist()
+    held_out = [i for i in order if i not in chosen][:count]  # validation: train-split images never trained on
+    test = test.subset(count, seed)
+    x, y = rotate_images(train.images[kept], seed)
+    vx, vy = rotate_images(train.images[held_out], seed + HELD_OUT_SEED)
+    tx, ty = rotate_images(test.images, seed + VALIDATION_SEED)
+    return SdrData(SdrSplit(x, y, y), SdrSplit(vx, vy, vy), "geodesic", f"rotated:{name}", SdrSplit(tx, ty, ty))
+
+
+def _numeric(path: Path, name: str, array: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """``array`` as real numbers with at least one row axis (a vector becomes one column); else one sentence."""
+    if array.dtype.kind not in "fiub" or array.ndim == 0:
+        raise ConvforgeError(f"{path}: {name} must be an array of real numbers with one row per example, got "
+                             f"{array.dtype} of shape {list(array.shape)}")  # fmt: skip
+    if rows is not None and len(array) != rows:
+        raise ConvforgeError(f"{path}: {name} has {len(array)} rows, x has {rows}")
+    if not np.isfinite(array.astype(np.float64)).all():
+        raise ConvforgeError(f"{path}: {name} holds values that are not finite")
+    return array[:, None] if array.ndim == 1 else array
 
 
 def _npz(path: Path, seed: int) -> SdrData:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: np.asarray(f[k]) for k in f.files}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as err:
         raise ConvforgeError(f"{path} is not a readable .npz file of arrays: {err}") from err
     if "x" not in arrays or "y" not in arrays:
         raise ConvforgeError(f"{path} must hold arrays named x and y (it has {', '.join(arrays) or 'none'})")
-    x, y = arrays["x"], arrays["y"]
-    if len(x) != len(y) or len(x) < 10 or not all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f"):
-        raise ConvforgeError(f"{path}: x and y must have the same number (at least 10) of finite rows, got "
-                             f"{len(x)} and {len(y)}")  # fmt: skip
+    x = _numeric(path, "x", arrays["x"])
+    if len(x) < 10:
+        raise ConvforgeError(f"{path}: x has {len(x)} rows; use at least 10 examples")
+    y = _numeric(path, "y", arrays["y"], len(x))
+    truth = _numeric(path, "truth", arrays["truth"], len(x)) if "truth" in arrays else None
+    if truth is not None and truth.ndim != 2:
+        raise ConvforgeError(f"{path}: truth must be [n, k], got shape {list(truth.shape)}")
     order = np.random.default_rng(seed).permutation(len(x))
     cut = len(x) - max(len(x) // 5, 2)
-    truth = arrays.get("truth")
 
     def split(index: np.ndarray) -> SdrSplit:
-        t = None if truth is None else torch.from_numpy(truth[index]).double()
-        return SdrSplit(torch.from_numpy(x[index]).float(), torch.from_numpy(y[index]).double(), t)
+        t = None if truth is None else torch.from_numpy(truth[index].astype(np.float64))
+        return SdrSplit(torch.from_numpy(x[index].astype(np.float32)), torch.from_numpy(y[index].astype(np.float64)),
+                        t)  # fmt: skip
 
     return SdrData(split(order[:cut]), split(order[cut:]), None, str(path))
 
@@ -104,9 +129,10 @@ def load_sdr_data(source: str, recipe: object, train_size: int, val_size: int) -
             raise InvalidValueError(f"unknown simulation design {design!r}; use sim: and one of "
                                     f"{', '.join(design_names())}")  # fmt: skip
         train = simulate(design, train_size, seed)
-        val = simulate(design, val_size, seed + VALIDATION_SEED, corrupt=False)
+        val = simulate(design, val_size, seed + HELD_OUT_SEED, corrupt=False)
+        test = simulate(design, val_size, seed + VALIDATION_SEED, corrupt=False)
         return SdrData(SdrSplit(train.x.float(), train.y, train.truth), SdrSplit(val.x.float(), val.y, val.truth),
-                       train.metric, source)  # fmt: skip
+                       train.metric, source, SdrSplit(test.x.float(), test.y, test.truth))  # fmt: skip
     if source.startswith("rotated:"):
         return _rotated(source[len("rotated:") :], recipe)
     if Path(source).suffix.lower() == ".npz":

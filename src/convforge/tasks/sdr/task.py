@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from convforge.data.example_batches import ExampleBatches
-from convforge.errors import InvalidValueError
+from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.field_checks import check_ints, check_numbers, rejected
 from convforge.sdr.distance_correlation import distance_correlation, distance_covariance_sq
 from convforge.sdr.fccov import fccov
@@ -35,7 +35,8 @@ from convforge.tasks.sdr.sources import SdrSplit, load_sdr_data
 
 OBJECTIVES = ("fccov", "dcov")
 EVAL_BATCH = 2000
-MAX_BATCH = 8192  # a batch's n × n distances and sorted prefix sums: 256 MiB a matrix in float32
+MAX_BATCH = 8192  # a batch's n × n distances: 256 MiB in float32
+MAX_PAIR_VALUES = 2**27  # batch² × dim: the sorted prefix sums kept for the backward pass (512 MiB in float32)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class SdrTask(FeatureFileTask):
     settings_class = SdrSettings
     any_input_size = False
     trunk_tasks = ("classify",)  # a classifier with num_classes = d serves as the network f
+    reads = "the predictors of an SDR source (sim:<design>, rotated:<dataset> or a .npz of x and y)"
 
     def __init__(self) -> None:
         self.metric_name = "euclidean"
@@ -116,9 +118,11 @@ class SdrTask(FeatureFileTask):
         return data
 
     def build_data(self, recipe: Any, rank: int = 0, world_size: int = 1, channels_last: bool = False) -> TaskData:
-        if recipe.batch_size > MAX_BATCH:
-            raise rejected("batch_size", recipe.batch_size, "the sdr task compares all pairs of a batch; use a "
-                           f"batch of at most {MAX_BATCH:,}")  # fmt: skip
+        dim = recipe.task_settings.dim
+        if recipe.batch_size > MAX_BATCH or recipe.batch_size**2 * dim > MAX_PAIR_VALUES:
+            largest = min(MAX_BATCH, int((MAX_PAIR_VALUES / dim) ** 0.5))
+            raise rejected("batch_size", recipe.batch_size, "the sdr task keeps a value per pair of a batch and "
+                           f"per reduced dimension; at dim = {dim} use a batch of at most {largest:,}")  # fmt: skip
         data = self._data(recipe)
         x = data.train.x
         return TaskData(
@@ -132,10 +136,15 @@ class SdrTask(FeatureFileTask):
         )  # fmt: skip
 
     def build_eval_data(self, recipe: Any, data: str | None = None) -> Iterable:
-        """The validation sample of ``data`` (default: the recipe's)."""
-        if data:
-            recipe = replace(recipe, data=data)
-        return _batches(self._data(recipe).val, EVAL_BATCH, False)
+        """The validation sample of the recipe's data (``data`` None or ``val``), its test sample (``test``:
+        simulations and rotated images have one), or the validation sample of another source."""
+        if data not in (None, "val", "test"):
+            return _batches(self._data(replace(recipe, data=data)).val, EVAL_BATCH, False)
+        source = self._data(recipe)
+        if data == "test" and source.test is None:
+            raise ConvforgeError(f"{source.source} has no test split (a .npz source validates on a fifth of its "
+                                 "rows); use --data val")  # fmt: skip
+        return _batches(source.test if data == "test" else source.val, EVAL_BATCH, False)
 
     def training_loss(
         self, model: nn.Module, batch: Any, recipe: Any, device: torch.device
@@ -171,7 +180,8 @@ class SdrTask(FeatureFileTask):
 
     @staticmethod
     def summarise(sums: dict[str, float]) -> dict[str, float]:
-        """Mean loss (at μ = 1), dCor with the truth, dCor with the responses, and FCCov."""
+        """Mean FCCov-Net loss at μ = 1 (whatever the objective trained), dCor with the truth, dCor with the
+        responses, and FCCov."""
         n = max(sums["count"], 1)
         return {"loss": sums["loss_sum"] / n, "dcor": sums["dcor_sum"] / n,
                 "dcor_response": sums["dcor_response_sum"] / n, "fccov": sums["fccov_sum"] / n}  # fmt: skip
