@@ -65,7 +65,7 @@ def plot_dcor(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xticks(range(len(designs)), designs, rotation=20, fontsize=8)
     ax.set_ylabel("dCor(f̂(X_test), true index)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
+    ax.legend(fontsize=7, ncol=len(METHODS), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax.set_title("Sufficient dimension reduction on simulated designs (p = 10, n = 1,000)")
     return save_figure(fig, path)
 
