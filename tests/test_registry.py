@@ -11,9 +11,14 @@ def test_every_registered_model_builds_and_runs_at_its_default_input():
     for name in convforge.list_models():
         info = get_model_info(name)
         model = convforge.create_model(name).eval()
+        shapes = info.input_size if isinstance(info.input_size[0], tuple) else (info.input_size,)
         with torch.no_grad():
-            out = model(torch.randn(2, *info.input_size))
-        if info.task == "sr":
+            out = model(*(torch.randn(2, *shape) for shape in shapes))
+        if info.task == "av-event":  # per-segment and per-video logits over 28 events and background
+            assert out[0].shape == (2, 10, info.num_classes) and out[1].shape == (2, info.num_classes), name
+        elif info.task == "av-parse":  # global, audio and visual video probabilities, then per segment and stream
+            assert [tuple(o.shape) for o in out] == [(2, 25), (2, 25), (2, 25), (2, 10, 2, 25)], name
+        elif info.task == "sr":
             channels, height, width = info.input_size
             assert out.shape == (2, channels, model.scale * height, model.scale * width), name
         elif info.task == "detect":  # boxes and class scores at every cell of strides 8, 16, 32
@@ -38,7 +43,9 @@ def test_list_models_filters_by_pattern_and_task():
     assert "espcn" in upscalers and "espcn" not in classifiers and "resnet20" in classifiers
     detectors = convforge.list_models(task="detect")
     assert detectors == ["leyolo_large", "leyolo_medium", "leyolo_nano", "leyolo_small"]
-    assert sorted(classifiers + upscalers + detectors) == convforge.list_models()
+    others = [m for task in ("av-event", "av-parse", "sdr") for m in convforge.list_models(task=task)]
+    assert "mm_pyramid_ave" in others and "sdr_mlp" in others and "mm_pyramid_ave" not in classifiers
+    assert sorted(classifiers + upscalers + detectors + others) == convforge.list_models()
     assert convforge.list_models(task="segmentation") == []
 
 

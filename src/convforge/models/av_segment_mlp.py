@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convforge.models.av_features import visual_regions
-from convforge.models.mm_pyramid import AVE_INPUT
+from convforge.nn.av_projection import AVE_INPUT, visual_regions
 from convforge.nn.segment_head import SegmentClassifier
 from convforge.registry import register_model
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from convforge.models.av_features import AVEProjection, LLPProjection
-from convforge.models.mm_pyramid import AVE_INPUT, LLP_INPUT
+from convforge.nn.av_projection import AVE_INPUT, LLP_INPUT, AVEProjection, LLPProjection
 from convforge.nn.hybrid_attention import HybridAttention
 from convforge.nn.parsing_head import VideoParsingHead
 from convforge.nn.segment_head import SegmentClassifier

@@ -2,7 +2,7 @@
 
 Built from :mod:`convforge.nn.temporal_pyramid` with the released wiring (JustinYuu/MM_Pyramid):
 
-1. Input projections (:mod:`convforge.models.av_features`): LLP's audio, 2-D and 3-D visual
+1. Input projections (:mod:`convforge.nn.av_projection`): LLP's audio, 2-D and 3-D visual
    streams, or AVE's audio and visual streams, each projected to ``width``.
 2. ``levels`` pyramid units at dilations 1, 2, 4, 8, …, each level kept.
 3. Per stream, attention across the levels and their σ-weighted sum.
@@ -35,15 +35,13 @@ import torch
 from torch import nn
 
 from convforge.errors import InvalidValueError
-from convforge.models.av_features import AVEProjection, LLPProjection
+from convforge.nn.av_projection import AVE_INPUT, LLP_INPUT, AVEProjection, LLPProjection
 from convforge.nn.parsing_head import VideoParsingHead
 from convforge.nn.segment_head import SegmentClassifier
 from convforge.nn.temporal_pyramid import LevelFusion, PyramidUnit
 from convforge.registry import register_model
 
 PAPER = "MM-Pyramid: Multimodal Pyramid Attentional Network for Audio-Visual Event Localization and Video Parsing"
-LLP_INPUT = ((10, 128), (80, 2048), (10, 512))  # audio, 2-D visual (8 frames a second), 3-D visual
-AVE_INPUT = ((10, 128), (10, 7, 7, 512))  # audio, visual pool5 maps
 
 
 class PyramidTrunk(nn.Module):
@@ -105,8 +103,7 @@ class MMPyramidAVE(nn.Module):
         return self.head(torch.cat([a, v], -1))
 
 
-@register_model(family="mm_pyramid", task="av-parse", paper=PAPER, input_size=LLP_INPUT, num_classes=25,
-                published={"params": "43,995,725"})  # fmt: skip
+@register_model(family="mm_pyramid", task="av-parse", paper=PAPER, input_size=LLP_INPUT, num_classes=25)
 def mm_pyramid_llp(num_classes: int = 25, width: int = 512, levels: int = 4, heads: int = 8,
                    feedforward: int | None = None, dropout: float = 0.2) -> MMPyramid:  # fmt: skip
     """MM-Pyramid with the released LLP wiring (width 512 as released; 128 is a CPU-sized setting; the feed-forward

@@ -16,6 +16,9 @@ from torch import nn
 
 from convforge.errors import InvalidValueError
 
+LLP_INPUT = ((10, 128), (80, 2048), (10, 512))  # audio, 2-D visual (8 frames a second), 3-D visual
+AVE_INPUT = ((10, 128), (10, 7, 7, 512))  # audio, visual pool5 maps
+
 
 def visual_regions(visual: torch.Tensor) -> torch.Tensor:
     """AVE visual features as regions ``[B, T, R, C]``: maps ``[B, T, H, W, C]`` flattened, pooled ones R = 1."""
