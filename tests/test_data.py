@@ -32,6 +32,7 @@ def test_fashion_mnist_comes_from_the_debian_package_location(fashion):
     assert torch.bincount(fashion.labels).tolist() == [6000] * 10
 
 
+@pytest.mark.slow  # over 8 s; run by make test-all
 def test_cifar10_reads_python_batches_from_the_xz_archive_despite_md5(shared_data):
     train = load_dataset("cifar10", "train", root=shared_data / "cifar10")
     test = load_dataset("cifar10", "test", root=shared_data / "cifar10")

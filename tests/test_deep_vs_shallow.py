@@ -228,6 +228,7 @@ def test_a_study_completes_after_a_worker_is_killed_mid_study(tmp_path, shared_d
     assert (out / "report" / "loss_vs_q.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # over 8 s; run by make test-all
 def test_a_study_killed_outright_resumes_without_repeating_finished_trials(tmp_path, shared_data, wait_for):
     process, study, out, grid = start_study(tmp_path, shared_data, wait_for)
     wait_for(lambda: sum(t.state == TrialState.COMPLETE for t in study.get_trials()) >= 2, what="two finished trials")

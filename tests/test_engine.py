@@ -251,6 +251,7 @@ def test_channels_last_is_chosen_for_conv_models_on_cpu(tmp_path):
     assert next(result.model.parameters()).device == torch.device("cpu")
 
 
+@pytest.mark.slow  # over 8 s; run by make test-all
 def test_two_process_ddp_run_on_cpu_trains_and_writes_one_run_directory(tmp_path):
     env = {**os.environ, "CONVFORGE_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
