@@ -5,6 +5,7 @@ user modules add their own with :func:`register_block`.
 """
 
 from convforge.spec import builtin_blocks as _builtin_blocks  # noqa: F401 - registers the built-in blocks
+from convforge.spec import zoo_blocks as _zoo_blocks  # noqa: F401 - registers the zoo's blocks
 from convforge.spec.block_registry import BlockInfo, list_blocks, register_block
 from convforge.spec.model import SPEC_SUFFIXES, Spec, SpecError, SpecModel, build_spec, is_spec_path, make_divisible
 
