@@ -24,7 +24,7 @@ _PUBLIC = {
     "search": "convforge.nas",
     **dict.fromkeys(("ProfileResult", "measure_latency", "profile"), "convforge.profiler"),
     **dict.fromkeys(
-        ("collapse", "fuse_bn", "inference_form", "taylor_truncate", "to_parallel", "to_sequential"),
+        ("collapse", "fuse_bn", "inference_form", "reparameterize", "taylor_truncate", "to_parallel", "to_sequential"),
         "convforge.surgery",
     ),
     "detect": "convforge.tasks.detect",

@@ -3,7 +3,7 @@ blocks, folding BatchNorm into convolutions, and all of these at once for shippi
 
 from convforge.surgery.collapse import collapse, collapsible_blocks
 from convforge.surgery.fuse_bn import fold_batch_norm, fuse_bn
-from convforge.surgery.inference_form import inference_form
+from convforge.surgery.inference_form import inference_form, reparameterize
 from convforge.surgery.residual_layout import residual_stacks, taylor_truncate, to_parallel, to_sequential
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "fold_batch_norm",
     "fuse_bn",
     "inference_form",
+    "reparameterize",
     "residual_stacks",
     "taylor_truncate",
     "to_parallel",

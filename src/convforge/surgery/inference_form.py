@@ -24,6 +24,14 @@ def inference_form(model: nn.Module) -> nn.Module:
     return fuse_bn(model.eval())
 
 
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Fold every re-parameterisable structure of ``model`` into its inference form, in one call: SESR's
+    collapsible blocks, RepVGG and MobileOne branches (and any timm block with ``reparameterize``), BatchNorm into
+    convolutions, timm models included. The same operation as :func:`inference_form`, under the name timm users
+    know; the original is left as it was."""
+    return inference_form(model)
+
+
 def _has_timm_reparameterisation(model: nn.Module) -> bool:
     """Whether timm's ``reparameterize_model`` applies: some module has a ``reparameterize``, ``fuse`` or
     ``switch_to_deploy`` method, and none uses one of those names for a submodule (which timm would call)."""
