@@ -1,6 +1,6 @@
 """The block zoo: attention and convolution blocks of the efficient-CNN literature, as spec rows.
 
-Each wraps the class timm already has, so its weights and behaviour are timm's:
+Each wraps the class timm (or torchvision) already has, so its weights and behaviour are theirs:
 
 =============  ==============================  =====================================================
 block          row arguments                   timm class (paper)
@@ -17,6 +17,8 @@ block          row arguments                   timm class (paper)
 ``RepVGG``     ``[c_out, kernel, stride]``     ``timm.models.byobnet.RepVggBlock``
 ``MobileOne``  ``[c_out, kernel, stride,       ``timm.models.byobnet.MobileOneBlock``
                branches]``
+``ASPP``       ``[c_out, rates]``              ``torchvision``'s ``ASPP`` (DeepLab v3)
+``PPM``        ``[c_out, bins]``               :class:`~convforge.nn.pyramid_pooling.PyramidPooling` (PSPNet)
 =============  ==============================  =====================================================
 
 Attention blocks and ``PConv`` keep their input's channels; the others take the output channels first, scaled
@@ -121,3 +123,20 @@ def mobileone(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, branches:
     from timm.models.byobnet import MobileOneBlock
 
     return MobileOneBlock(c_in, c_out, kernel, stride, num_conv_branches=branches)
+
+
+@register_block("ASPP")
+def aspp(c_in: int, c_out: int, rates: tuple[int, ...] | list[int] = (6, 12, 18)) -> nn.Module:
+    """DeepLab v3's atrous spatial pyramid pooling (torchvision's ``ASPP``): a 1×1 conv, 3×3 convs at ``rates``
+    and image pooling, concatenated and projected to ``c_out``."""
+    from torchvision.models.segmentation.deeplabv3 import ASPP
+
+    return ASPP(c_in, list(rates), c_out)
+
+
+@register_block("PPM")
+def pyramid_pooling(c_in: int, c_out: int, bins: tuple[int, ...] | list[int] = (1, 2, 3, 6)) -> nn.Module:
+    """PSPNet's pyramid pooling module (:class:`~convforge.nn.pyramid_pooling.PyramidPooling`)."""
+    from convforge.nn.pyramid_pooling import PyramidPooling
+
+    return PyramidPooling(c_in, c_out, tuple(bins))
