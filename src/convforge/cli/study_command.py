@@ -57,9 +57,7 @@ def add_parser(subparsers) -> None:
     av.add_argument("--ave", default="ave", help="the AVE label folder (Annotations.txt, split files; default: ave)")
     av.add_argument("--llp", default="llp", help="the LLP label folder (AVVP_*.csv; default: llp)")
     av.add_argument("--data-root", type=existing_folder, default=None, help="where to look for the folders first")
-    av.add_argument("--out", default="runs/studies/av-pyramid", help="study folder (default: runs/studies/av-pyramid)")
-    av.add_argument("--storage", default=None, help="Optuna storage URL (default: OUT/trials.db, SQLite)")
-    av.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 trains in this process)")
+    _add_queue_options(av, "av-pyramid")
     av.add_argument("--snrs", default="-20,-15,-10", help="AVE-synth SNRs in dB, comma-separated (default -20,-15,-10)")
     av.add_argument("--seeds", type=int, default=3, help="seeds per configuration (default 3)")
     av.add_argument("--epochs", type=int, default=5, help="AVE training epochs (default 5)")
@@ -70,8 +68,6 @@ def add_parser(subparsers) -> None:
         default=None,
         help="keep N videos of each split, drawn at random (AVE and LLP; default: all of AVE, 2000 of LLP)",
     )
-    av.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
-    av.add_argument("--quiet", action="store_true", help="no progress bar")
     fccov = studies.add_parser(
         "fccov",
         help="FCCov-Net against SIR, SAVE, WIRE, GSIR and deep dCov SDR on simulated designs, and on rotated images",
@@ -87,12 +83,18 @@ def add_parser(subparsers) -> None:
     fccov.add_argument("--no-image", action="store_true", help="skip the rotated-image application")
     fccov.add_argument("--image-data", default="mnist", help="dataset to rotate (default mnist; fashion-mnist too)")
     fccov.add_argument("--data-root", type=existing_folder, default=None, help="where to look for the images first")
-    fccov.add_argument("--out", default="runs/studies/fccov", help="study folder (default: runs/studies/fccov)")
-    fccov.add_argument("--storage", default=None, help="Optuna storage URL (default: OUT/trials.db, SQLite)")
-    fccov.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 runs in this process)")
-    fccov.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
-    fccov.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_queue_options(fccov, "fccov")
     parser.set_defaults(run=run)
+
+
+def _add_queue_options(parser: argparse.ArgumentParser, study: str) -> None:
+    """The options every queued study takes: its folder, storage, workers, report-only and quiet."""
+    out = f"runs/studies/{study}"
+    parser.add_argument("--out", default=out, help=f"study folder (default: {out})")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: OUT/trials.db, SQLite)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2; 1 runs in this process)")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report from the stored trials")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _run_fccov(args: argparse.Namespace, command: str) -> int:

@@ -175,8 +175,6 @@ def write_ave_synthetic(source: str | Path, out: str | Path, settings: SynthSett
 
 # ---------------------------------------------------------------- LLP
 
-LLP_STREAMS = (("vggish", (10, 128)), ("res152", (80, 2048)), ("r2plus1d_18", (10, 512)))
-
 
 def _train_events(labels: np.ndarray, settings: SynthSettings, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Invented per-modality ``[25, 10]`` events for a training video's weak labels: one event per class, at a
@@ -214,8 +212,8 @@ def write_llp_synthetic(source: str | Path, out: str | Path, settings: SynthSett
     rng = np.random.default_rng(settings.seed)
     classes = len(llp.LLP_CLASSES)
     streams = [SyntheticStream(RectifiedGaussian.generic(shape[-1], rng), classes, settings.snr_db, rng)
-               for _, shape in LLP_STREAMS]  # fmt: skip
-    folders = [out / "feats" / name for name, _ in LLP_STREAMS]
+               for _, shape in llp.FEATURE_FOLDERS]  # fmt: skip
+    folders = [out / "feats" / name for name, _ in llp.FEATURE_FOLDERS]
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     kept_names: set[str] = set()
@@ -237,7 +235,7 @@ def write_llp_synthetic(source: str | Path, out: str | Path, settings: SynthSett
         _copy_rows(source / name, out / name, kept_names if videos else None)
     _describe(out, "llp", settings, {
         "videos": {split: min(len(labels), videos or len(labels)) for split, labels in splits.items()},
-        "streams": {name: "x".join(map(str, shape)) for name, shape in LLP_STREAMS},
+        "streams": {name: "x".join(map(str, shape)) for name, shape in llp.FEATURE_FOLDERS},
         "background": "generic (no real LLP features to fit)",
         "training_timings": "invented: one event per weak label at a random onset and length",
     })  # fmt: skip

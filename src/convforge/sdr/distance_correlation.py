@@ -13,13 +13,14 @@ import torch
 from convforge.sdr.response_metrics import euclidean
 
 
-def _centred(distances: torch.Tensor) -> torch.Tensor:
+def double_centre(distances: torch.Tensor) -> torch.Tensor:
+    """``distances`` with its row and column means removed and its grand mean added back."""
     return distances - distances.mean(0, keepdim=True) - distances.mean(1, keepdim=True) + distances.mean()
 
 
 def distance_covariance_sq(a_distances: torch.Tensor, b_distances: torch.Tensor) -> torch.Tensor:
     """dCov²_n from two ``[n, n]`` distance matrices."""
-    return (_centred(a_distances) * _centred(b_distances)).mean()
+    return (double_centre(a_distances) * double_centre(b_distances)).mean()
 
 
 def distance_correlation(a: torch.Tensor, b: torch.Tensor, *, a_is_distances: bool = False,

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 import torch
 
 from convforge.errors import InvalidValueError
+from convforge.sdr.distance_correlation import double_centre
 
 
 def _median_bandwidth(distances: torch.Tensor) -> torch.Tensor:
     off = distances[~torch.eye(len(distances), dtype=torch.bool)]
     positive = off[off > 0]
     return positive.median() if positive.numel() else distances.new_tensor(1.0)
-
-
-def _centre(gram: torch.Tensor) -> torch.Tensor:
-    return gram - gram.mean(0, keepdim=True) - gram.mean(1, keepdim=True) + gram.mean()
 
 
 @dataclass
@@ -58,9 +55,9 @@ def gsir(x: torch.Tensor, y_distances: torch.Tensor, d: int, eps_x: float = 1e-3
     x_distances = torch.cdist(x, x)
     bandwidth = _median_bandwidth(x_distances)
     raw = torch.exp(-(x_distances**2) / (2 * bandwidth**2))
-    g_x = _centre(raw)
+    g_x = double_centre(raw)
     y_bandwidth = _median_bandwidth(y_distances)
-    g_y = _centre(torch.exp(-(y_distances**2) / (2 * y_bandwidth**2)))
+    g_y = double_centre(torch.exp(-(y_distances**2) / (2 * y_bandwidth**2)))
     eye = torch.eye(n, dtype=x.dtype)
     smoother = torch.linalg.solve(g_y + n * eps_y * eye, g_y).T  # G_Y (G_Y + nε I)⁻¹ (both symmetric)
     values, vectors = torch.linalg.eigh(g_x)
