@@ -82,7 +82,7 @@ def test_an_error_names_the_row_and_the_field(row, field):
 def test_unknown_fields_outputs_and_files_are_refused_by_name(tmp_path):
     with pytest.raises(SpecError, match="unknown spec field"):
         Spec.load({"layers": [], "widht": 1})
-    with pytest.raises(SpecError, match="no row is named 'p9'"):
+    with pytest.raises(SpecError, match="no row or output is named 'p9'"):
         build_spec({"layers": [[-1, 1, "Conv", [8]]], "outputs": ["p9"]})
     with pytest.raises(SpecError, match="could not read"):
         Spec.load(tmp_path / "missing.yaml")

@@ -10,7 +10,7 @@ from torch import nn
 
 from convforge.errors import ConvforgeError
 
-CHANNEL_RULES = ("out", "fixed", "same", "sum")
+CHANNEL_RULES = ("out", "fixed", "same", "sum", "list")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class BlockInfo:
     name: str
     factory: Callable[..., nn.Module]
     channels: str  # "out": args[0] is the output channel count (scaled); "fixed": args[0], unscaled;
-    # "same": as its input; "sum": of the inputs
+    # "same": as its input; "sum": of the inputs; "list": several outputs, the built module's ``out_channels``
     scaled: tuple[int, ...] = ()  # further argument positions that hold channel counts, scaled like args[0]
 
 
@@ -36,7 +36,10 @@ def register_block(
     blocks (``c_out`` is the row's first argument after width scaling) and
     ``"fixed"`` ones (the first argument as it is, e.g. a class count), and as
     ``factory(c_in, *args)`` for ``"same"`` and ``"sum"`` blocks (``c_in`` is a list for
-    several inputs). ``scaled`` lists further positions in a row's args that are channel
+    several inputs). A ``"list"`` block has several outputs (a neck): it is called as
+    ``factory(c_in, *args)`` with ``c_in`` always a list, returns a list of tensors, and
+    the module it builds says its channels in ``out_channels``, one per output; its
+    copies (``repeats``) read each other's outputs. ``scaled`` lists further positions in a row's args that are channel
     counts (an expansion width, say): an integer there is scaled like the output
     channels; any other value (``None``) is passed as it is.
 

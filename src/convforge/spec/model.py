@@ -13,9 +13,12 @@ A spec is a mapping::
       - [-1, 1, Conv, [64, 3, 2]]             # row 0: from the input (-1 = previous row)
       - [-1, 2, Conv, [128, 3, 1], p2]        # a fifth field names the row's output
       - [[-1, 0], 1, Concat, []]              # several inputs
-    outputs: [p2, -1]                         # names or row indices (default: the last row)
+      - [[p2, -1], 1, BiFPN, [64], [n2, n3]]  # a block of several outputs names each of them
+    outputs: [n2, n3]                         # names or row indices (default: the last row)
 
-``from`` is a row index, negative for relative to the current row, or a list of them;
+``from`` is a row index, negative for relative to the current row, a name, or a list of them.
+A row of several outputs (a neck, registered with ``channels="list"``) passes all of them
+when read by its index, and one of them when read by the name of that output;
 ``repeats`` stacks the block that many times (scaled by ``depth``); ``block`` is a name
 registered with :func:`register_block`, which any user module can extend. Every error
 names the row and the field.
@@ -113,10 +116,10 @@ class SpecModel(nn.Module):
         super().__init__()
         self.spec = spec
         self.rows = nn.ModuleList()
-        self.sources: list[list[int]] = []
-        self.names: dict[str, int] = {}
+        self.sources: list[list[Ref]] = []
+        self.names: dict[str, Ref] = {}
         self.parameter_count = 0  # of the rows built so far
-        channels: list[int] = []
+        channels: list[int | list[int]] = []
         _check_fields(spec)
         if not isinstance(spec.layers, list) or not spec.layers:
             raise SpecError("layers must be a non-empty list of rows [from, repeats, block, args]")
@@ -134,9 +137,11 @@ class SpecModel(nn.Module):
         self.channels = channels
         self.outputs = [self._resolve_output(o, len(channels)) for o in (spec.outputs or [-1])]
         # outputs read later by a row other than the next one, or returned, are kept during the forward pass
-        self.keep = {s for i, sources in enumerate(self.sources) for s in sources if s != i - 1} | set(self.outputs)
+        self.keep = ({row for i, sources in enumerate(self.sources) for row, _ in sources if row != i - 1}
+                     | {row for row, _ in self.outputs})  # fmt: skip
 
-    def _build_row(self, index: int, row: Any, channels: list[int]) -> tuple[nn.Module, list[int], int]:
+    def _build_row(self, index: int, row: Any, channels: list[int | list[int]]) -> tuple[nn.Module, list[Ref],
+                                                                                         int | list[int]]:  # fmt: skip
         def fail(field_name: str, message: str) -> SpecError:
             shown = repr(row)
             shown = shown if len(shown) <= 200 else shown[:200] + " …"
@@ -145,21 +150,32 @@ class SpecModel(nn.Module):
         if not isinstance(row, (list, tuple)) or len(row) not in (4, 5):
             raise fail("row", "a row is [from, repeats, block, args] with an optional name")
         source, repeats, block, args = row[:4]
-        if len(row) == 5:
-            if not isinstance(row[4], str) or row[4] in self.names:
-                raise fail("name", f"a name must be a new string, got {row[4]!r}")
-            self.names[row[4]] = index
+        names = row[4] if len(row) == 5 else None
+        given = names if isinstance(names, list) else [names] if names is not None else []
+        if not given or not all(isinstance(n, str) and n for n in given) or len(set(given)) < len(given):
+            if names is not None:
+                raise fail("name", f"a name is a string, or a list of different strings for a block of several "
+                                   f"outputs; got {names!r}")  # fmt: skip
+        taken = [n for n in given if n in self.names]
+        if taken:
+            raise fail("name", f"{taken[0]!r} already names an earlier row or output")
         sources_given = source if isinstance(source, list) else [source]
-        sources = []
+        sources: list[Ref] = []
         for s in sources_given:
+            if isinstance(s, str):
+                if s not in self.names:
+                    raise fail("from", f"no earlier row or output is named {s!r}; named so far: "
+                                       f"{', '.join(self.names) or 'none'}")  # fmt: skip
+                sources.append(self.names[s])
+                continue
             if isinstance(s, bool) or not isinstance(s, int):
-                raise fail("from", f"use a row index or a list of them, got {s!r}")
+                raise fail("from", f"use a row index, a name, or a list of them, got {s!r}")
             absolute = index + s if s < 0 else s
             if s < 0 and index == 0 and s == -1:
                 absolute = -1  # the network's input
             elif not 0 <= absolute < index:
                 raise fail("from", f"{s} does not name an earlier row (rows 0 to {index - 1}, or -1 for the previous)")
-            sources.append(absolute)
+            sources.append((absolute, None))
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise fail("repeats", f"use a positive integer, got {repeats!r}")
         if repeats * max(self.spec.depth, 1) > MAX_REPEATS:
@@ -175,10 +191,17 @@ class SpecModel(nn.Module):
             if i in info.scaled and _is_int(a) and not 0 < a <= MAX_CHANNELS:
                 raise fail("args", f"{a} channels: use 1 to {MAX_CHANNELS}")
         args = [self._scale(a) if i in info.scaled and _is_int(a) else a for i, a in enumerate(args)]
-        inputs = [self.spec.in_channels if s == -1 else channels[s] for s in sources]
+        inputs = _flatten([self.spec.in_channels if r == -1 else channels[r] if p is None else channels[r][p]
+                           for r, p in sources])  # fmt: skip
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
 
-        def make() -> tuple[list[nn.Module], int]:
+        def make() -> tuple[list[nn.Module], int | list[int]]:
+            if info.channels == "list":  # a block of several outputs: each copy reads the previous one's outputs
+                layers, c_in = [], list(inputs)
+                for _ in range(count):
+                    layers.append(info.factory(c_in, *args))
+                    c_in = [int(c) for c in layers[-1].out_channels]
+                return layers, c_in
             if info.channels in ("out", "fixed"):
                 if not args or not _is_int(args[0]):
                     raise fail("args", "the first argument of this block is its output channel count")
@@ -218,31 +241,58 @@ class SpecModel(nn.Module):
             raise
         except (TypeError, ValueError, RuntimeError) as err:
             raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from err
+        parts = len(out_channels) if isinstance(out_channels, list) else 1
+        if len(given) > 1 and len(given) != parts:
+            raise fail("name", f"{len(given)} names for a block of {parts} output(s)")
+        for part, name in enumerate(given):
+            self.names[name] = (index, part if len(given) > 1 else None)
         return (layers[0] if count == 1 else nn.Sequential(*layers)), sources, out_channels
 
     def _scale(self, channels: int) -> int:
         """Channels after the width rules: capped at max_channels, times width, rounded up to the divisor."""
         return make_divisible(min(channels, self.spec.max_channels) * self.spec.width, self.spec.divisor)
 
-    def _resolve_output(self, output: int | str, rows: int) -> int:
+    def _resolve_output(self, output: int | str, rows: int) -> Ref:
         if isinstance(output, str):
             if output not in self.names:
-                raise SpecError(f"outputs: no row is named {output!r}; named rows: {', '.join(self.names) or 'none'}")
+                raise SpecError(f"outputs: no row or output is named {output!r}; named: "
+                                f"{', '.join(self.names) or 'none'}")  # fmt: skip
             return self.names[output]
         if isinstance(output, bool) or not isinstance(output, int) or not -rows <= output < rows:
             raise SpecError(f"outputs: {output!r} is not a row index or name (there are {rows} rows)")
-        return output % rows
+        return output % rows, None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        saved: dict[int, torch.Tensor] = {-1: x}
-        h = x
+        saved: dict[int, Any] = {-1: x}
+        h: Any = x
         for index, (row, sources) in enumerate(zip(self.rows, self.sources)):
-            inputs = [h if s == index - 1 else saved[s] for s in sources]
+            inputs = self._gather(sources, lambda r, h=h, last=index - 1: h if r == last else saved[r])
             h = row(inputs if len(inputs) > 1 else inputs[0])
             if index in self.keep:
                 saved[index] = h
-        results = tuple(saved[o] for o in self.outputs)
-        return results[0] if len(results) == 1 else results
+        results = self._gather(self.outputs, saved.__getitem__)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _gather(self, refs: list[Ref], value: Any) -> list[Any]:
+        """The tensors ``refs`` name: a row of several outputs read whole gives all of them, in order."""
+        gathered = []
+        for row, part in refs:
+            out = value(row)
+            if part is not None:
+                gathered.append(out[part])
+            elif row >= 0 and isinstance(self.channels[row], list):
+                gathered.extend(out)
+            else:
+                gathered.append(out)
+        return gathered
+
+
+Ref = tuple[int, int | None]  # a row (-1: the network's input) and one of its outputs (None: all of them)
+
+
+def _flatten(values: list[Any]) -> list[Any]:
+    """Channel counts, with those of a row of several outputs (a list) spread in place."""
+    return [v for value in values for v in (value if isinstance(value, list) else [value])]
 
 
 SPEC_SUFFIXES = (".yaml", ".yml")

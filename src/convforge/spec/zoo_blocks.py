@@ -140,3 +140,28 @@ def pyramid_pooling(c_in: int, c_out: int, bins: tuple[int, ...] | list[int] = (
     from convforge.nn.pyramid_pooling import PyramidPooling
 
     return PyramidPooling(c_in, c_out, tuple(bins))
+
+
+@register_block("FPN", channels="list", scaled=(0,))
+def feature_pyramid(c_in: list[int], c_out: int) -> nn.Module:
+    """The feature pyramid network (torchvision's): every level to ``c_out`` channels, top-down."""
+    from convforge.nn.feature_pyramid import FeaturePyramid
+
+    return FeaturePyramid(c_in, c_out)
+
+
+@register_block("PAN", channels="list", scaled=(0,))
+def path_aggregation(c_in: list[int], c_out: int) -> nn.Module:
+    """The path-aggregation network: an FPN, then a bottom-up path of strided 3×3 convs."""
+    from convforge.nn.path_aggregation import PathAggregation
+
+    return PathAggregation(c_in, c_out)
+
+
+@register_block("BiFPN", channels="list", scaled=(0,))
+def bifpn(c_in: list[int], c_out: int) -> nn.Module:
+    """One layer of EfficientDet's bidirectional feature pyramid with fast normalised fusion; repeat the row to
+    stack layers."""
+    from convforge.nn.bifpn import BiFPN
+
+    return BiFPN(c_in, c_out)
