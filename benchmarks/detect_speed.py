@@ -13,6 +13,8 @@ Each figure is the median over rounds of one forward pass including the head's b
 decoding (no NMS). Prints the times and their ratios to eager.
 
     python benchmarks/detect_speed.py [--rounds 30] [--models leyolo_nano@320,leyolo_small@640]
+
+A model is a registered name or a spec file (``specs/leyolo_nano_uib.yaml@320``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def main() -> None:
             torch.manual_seed(0)
             model = convforge.create_model(name).eval()
             x = torch.rand(1, 3, int(size), int(size))
-            exported = export_onnx(model, Path(folder) / f"{name}.onnx", tuple(x.shape))
+            exported = export_onnx(model, Path(folder) / f"{Path(name).stem}.onnx", tuple(x.shape))
             session = onnxruntime.InferenceSession(str(exported.path), options, providers=["CPUExecutionProvider"])
             fused, feed = convforge.fuse_bn(model), {"images": x.numpy()}
             fused_nhwc = convforge.fuse_bn(model).to(memory_format=torch.channels_last)

@@ -10,9 +10,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+import yaml
 
 import convforge
 from convforge.nas import Budget, SearchSpace, SpaceError, hypervolume, measure, pareto_front
+from convforge.nn.search_stage import BRANCHES
 from convforge.spec import build_spec
 from convforge.trials import open_storage
 
@@ -55,9 +57,42 @@ def test_a_space_samples_only_valid_architectures(sampler):
     assert not space.contains({**architecture, "stem": 17})
 
 
+ZOO_SPACE = SPACE.parent / "cifar10-zoo.yaml"
+
+
+@pytest.mark.parametrize("block", BRANCHES)
+def test_every_zoo_branch_builds_in_a_stage_and_keeps_its_function_in_inference_form(block):
+    values = yaml.safe_load(ZOO_SPACE.read_text())
+    for stage in values["stages"]:
+        stage.update(block=block, depth=2)  # the zoo space with every stage of this branch type
+    space = SearchSpace.load(values)
+    architecture = {name: options[-1] for name, options in space.choices.items()}
+    model = build_spec(space.to_spec(architecture)).eval()
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(convforge.reparameterize(model)(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_re_parameterisable_branches_meet_the_budget_in_their_inference_form():
+    space = SearchSpace.load(ZOO_SPACE)
+    architecture = {name: options[0] for name, options in space.choices.items()}
+    costs = {}
+    for block in ("repvgg", "mobileone", "conv"):
+        spec = space.to_spec(architecture | {f"stage{i}.block": block for i in range(space.stage_count)})
+        trained = convforge.profile(build_spec(spec), (3, 32, 32)).macs
+        costs[block] = (trained, measure(spec)["macs"])
+    assert costs["repvgg"][0] > costs["repvgg"][1] == costs["conv"][1]  # the 1×1 branches fold into the k×k conv
+    assert costs["mobileone"][0] > costs["mobileone"][1] == costs["conv"][1]
+    budget = Budget(max_macs=costs["conv"][1])
+    assert budget.violations({"params": 0, "macs": costs["repvgg"][1], "latency_ms": 0}) == []
+    assert budget.violations({"params": 0, "macs": costs["repvgg"][0], "latency_ms": 0})  # the trained form breaks it
+
+
 def test_space_errors_name_the_field_and_what_is_allowed():
     bad_block = {**TINY_SPACE, "stages": [{"width": 16, "block": ["ib", "mbconv"]}]}
-    with pytest.raises(SpaceError, match=r"stages\[0\].block: 'mbconv' is not one of ib, ib_se, ib_eca, conv"):
+    allowed = "ib, ib_se, ib_eca, ib_cbam, conv, ghost, uib, repvgg, mobileone"
+    with pytest.raises(SpaceError, match=rf"stages\[0\].block: 'mbconv' is not one of {allowed}"):
         SearchSpace.load(bad_block)
     with pytest.raises(SpaceError, match=r"stages\[0\].kernel: use odd kernel sizes"):
         SearchSpace.load({**TINY_SPACE, "stages": [{"width": 16, "kernel": [3, 4]}]})
@@ -88,7 +123,7 @@ def test_a_search_trains_trials_and_exports_specs_that_rebuild_the_same_models(t
     assert result.plot_path.is_file() and "| trial |" in result.table_path.read_text()
     for row, path in zip(result.front, result.spec_paths):
         rebuilt = convforge.create_model(str(path))  # what `convforge train path.yaml` builds
-        profiled = convforge.profile(rebuilt, (1, 28, 28))
+        profiled = convforge.profile(convforge.reparameterize(rebuilt), (1, 28, 28))  # budgets see the shipped form
         assert (profiled.params, profiled.macs) == (row.params, row.macs)
         assert measure(row.spec)["params"] == row.params
     run_dir = tmp_path / "search" / "tiny-nsga2" / "trials" / "classify" / f"trial_{result.front[0].number}"

@@ -12,7 +12,7 @@ A space::
         depth: [0, 1, 2]                 # residual branches after the transition
         kernel: [3, 5]
         expansion: [1, 3, 6]             # hidden width of inverted bottlenecks, × width
-        block: [ib, ib_se, ib_eca, conv] # branch type (see convforge.nn.search_stage)
+        block: [ib, ib_se, repvgg, conv] # branch type (all: convforge.nn.search_stage.BRANCHES)
         layout: [sequential, parallel]   # deep or shallow residual layout
         stride: 2                        # a single value is fixed
     head: [0, 128]                       # 1×1 conv channels before pooling (0: none)

@@ -1,7 +1,8 @@
 """``convforge.search``: architecture search under a budget, driven by Optuna.
 
 Each trial samples an architecture from a :class:`SearchSpace`, measures it with the
-profiler (parameters, MACs, CPU latency at batch 1), and prunes it before any training
+profiler (parameters, MACs, CPU latency at batch 1) in its inference form (re-parameterisable
+branches folded, BatchNorm fused), and prunes it before any training
 when it breaks a constraint. Otherwise it trains the network with the engine for a
 short budget and reports its validation accuracy.
 
@@ -49,15 +50,20 @@ class Budget:
 
 
 def measure(spec: dict[str, Any], latency_runs: int = 10) -> dict[str, float]:
-    """Parameters, MACs (batch 1) and median CPU latency in ms (one thread) of the network a spec describes."""
+    """Parameters, MACs (batch 1) and median CPU latency in ms (one thread) of the network a spec describes, in
+    the form it ships in (:func:`~convforge.surgery.inference_form`: RepVGG and MobileOne branches folded,
+    BatchNorm fused), with the trained form's parameter count beside them as ``train_params``."""
     from convforge.profiler import measure_latency, profile
     from convforge.spec import build_spec
+    from convforge.surgery.inference_form import inference_form
 
     model = build_spec(spec).eval()
+    deployed = inference_form(model)
     size = tuple(spec["input_size"])
-    result = profile(model, size)
-    latency = measure_latency(model, (torch.randn(1, *size),), runs=latency_runs, warmup=3, threads=1)
-    return {"params": result.params, "macs": result.macs, "latency_ms": latency.median_ms}
+    result = profile(deployed, size)
+    latency = measure_latency(deployed, (torch.randn(1, *size),), runs=latency_runs, warmup=3, threads=1)
+    return {"params": result.params, "macs": result.macs, "latency_ms": latency.median_ms,
+            "train_params": sum(p.numel() for p in model.parameters())}  # fmt: skip
 
 
 @dataclass

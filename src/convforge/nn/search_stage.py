@@ -6,7 +6,14 @@ The branch types a search chooses among:
   ReLU6 inside, none after the projection);
 - ``ib_se`` / ``ib_eca``: the same with squeeze-excitation (timm's ``SEModule``, reduction 4)
   or efficient channel attention (timm's ``EcaModule``) after the depthwise convolution;
-- ``conv``: a plain k×k conv → BatchNorm → ReLU (the SimpleNet unit); its expansion is unused.
+- ``ib_cbam``: the same with CBAM (timm's ``CbamModule``) after the depthwise convolution;
+- ``conv``: a plain k×k conv → BatchNorm → ReLU (the SimpleNet unit); its expansion is unused;
+- ``ghost``: GhostNet's body, a Ghost module to ``expansion`` × channels (ReLU) then one back (no
+  activation), each with a k×k cheap depthwise operation (timm's ``GhostModule``);
+- ``uib``: MobileNetV4's universal inverted bottleneck in its ExtraDW form, a k×k depthwise conv before
+  the expansion and one inside it (timm's ``UniversalInvertedResidual``, its own skip off);
+- ``repvgg`` / ``mobileone``: a re-parameterisable k×k block (timm's ``RepVggBlock`` /
+  ``MobileOneBlock``), which folds into one k×k conv; its expansion is unused.
 
 The residual layouts are those of :mod:`convforge.nn.residual_stack`: ``sequential``
 computes (I + F_d) ∘ … ∘ (I + F_1), ``parallel`` computes I + Σ F_i.
@@ -19,7 +26,8 @@ from torch import nn
 from convforge.nn.conv_norm_act import ConvNormAct
 from convforge.nn.residual_stack import ParallelResidualStack, SequentialResidualStack
 
-BRANCHES = ("ib", "ib_se", "ib_eca", "conv")
+BRANCHES = ("ib", "ib_se", "ib_eca", "ib_cbam", "conv", "ghost", "uib", "repvgg", "mobileone")
+REPARAMETERISABLE = ("repvgg", "mobileone")
 LAYOUTS = ("sequential", "parallel")
 
 
@@ -29,9 +37,12 @@ def make_branch(channels: int, kernel: int, expansion: int, branch: str) -> nn.M
         raise ValueError(f"branch {branch!r} is not one of {', '.join(BRANCHES)}")
     if branch == "conv":
         return ConvNormAct(channels, channels, kernel, act_layer=nn.ReLU)
-    from timm.layers import EcaModule, SEModule
-
     hidden = channels * expansion
+    if branch in ("ghost", "uib", *REPARAMETERISABLE):
+        return _zoo_branch(channels, hidden, kernel, expansion, branch)
+    from timm.layers import EcaModule, SEModule
+    from timm.layers.cbam import CbamModule
+
     layers: list[nn.Module] = []
     if expansion != 1:
         layers.append(ConvNormAct(channels, hidden, 1, act_layer=nn.ReLU6))
@@ -40,8 +51,27 @@ def make_branch(channels: int, kernel: int, expansion: int, branch: str) -> nn.M
         layers.append(SEModule(hidden, rd_ratio=0.25))
     elif branch == "ib_eca":
         layers.append(EcaModule(hidden))
+    elif branch == "ib_cbam":
+        layers.append(CbamModule(hidden, rd_ratio=0.0625))
     layers.append(ConvNormAct(hidden, channels, 1, act_layer=None))
     return nn.Sequential(*layers)
+
+
+def _zoo_branch(channels: int, hidden: int, kernel: int, expansion: int, branch: str) -> nn.Module:
+    """A residual branch built from one of timm's block-zoo classes (see the module docstring)."""
+    if branch == "ghost":
+        from timm.models.ghostnet import GhostModule
+
+        return nn.Sequential(GhostModule(channels, hidden, dw_size=kernel),
+                             GhostModule(hidden, channels, dw_size=kernel, act_layer=nn.Identity))  # fmt: skip
+    if branch == "uib":
+        from timm.models._efficientnet_blocks import UniversalInvertedResidual
+
+        return UniversalInvertedResidual(channels, channels, kernel, kernel, 0, noskip=True, exp_ratio=expansion,
+                                         layer_scale_init_value=None)  # fmt: skip
+    from timm.models.byobnet import MobileOneBlock, RepVggBlock
+
+    return (RepVggBlock if branch == "repvgg" else MobileOneBlock)(channels, channels, kernel)
 
 
 class SearchStage(nn.Sequential):

@@ -53,8 +53,8 @@ def detect(c_in: int | list[int], num_classes: int = 80, reg_max: int = 16) -> n
 @register_block("Stage")
 def stage(c_in: int, c_out: int, depth: int = 1, kernel: int = 3, expansion: int = 1, branch: str = "ib",
           layout: str = "sequential", stride: int = 2) -> nn.Module:  # fmt: skip
-    """A searchable stage: strided k×k transition, then ``depth`` residual branches (ib, ib_se, ib_eca, conv)
-    in a sequential or parallel layout."""
+    """A searchable stage: strided k×k transition, then ``depth`` residual branches (see
+    :data:`convforge.nn.search_stage.BRANCHES`) in a sequential or parallel layout."""
     return SearchStage(c_in, c_out, depth, kernel, expansion, branch, layout, stride)
 
 
