@@ -214,11 +214,11 @@ STEP_FUNCTIONS: dict[str, Callable[[nn.Module, tuple[int, ...], Path], str]] = {
 
 def run_block(block: str) -> dict[str, str]:
     """Every step's outcome for one block; a step that raises is reported as failing, with its first line."""
-    model, size = host(block)
-    randomise_batchnorm(model)
     cells = {}
     with tempfile.TemporaryDirectory() as folder:
         for step in STEPS:
+            model, size = host(block)  # each step starts from the same network: training mode moves BatchNorm
+            randomise_batchnorm(model)
             try:
                 cells[step] = STEP_FUNCTIONS[step](model, size, Path(folder))
             except Exception as err:  # noqa: BLE001 - an unexpected failure is reported, not hidden

@@ -114,3 +114,23 @@ def test_ultralytics_thop_agrees_on_the_counting_form_apart_from_upsampling():
     assert result.by_category.get("softmax", 0) == 0  # thop never sees the head's functional softmax
     upsample = result.by_category["upsample"]  # ultralytics-thop 2.2 counts nearest upsampling as 0, thop 0.1 did not
     assert upsample > 0 and result.macs - upsample == pytest.approx(theirs, abs=1)
+
+
+def test_the_uib_swapped_nano_keeps_every_width_and_hidden_width_of_leyolo_nano():
+    from pathlib import Path
+
+    from timm.models._efficientnet_blocks import UniversalInvertedResidual
+
+    nano = convforge.create_model("leyolo_nano")
+    swapped = convforge.create_model(str(Path(__file__).resolve().parents[1] / "specs" / "leyolo_nano_uib.yaml"))
+    assert swapped.channels == nano.channels
+    for theirs, ours in zip(nano.rows, swapped.rows):
+        if isinstance(theirs, InvertedBottleneck):
+            assert isinstance(ours, UniversalInvertedResidual)
+            hidden = [m.out_channels for m in theirs.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+            assert ours.dw_mid.conv.out_channels == hidden[0]  # the k×k depthwise conv at LeYOLO's hidden width
+            assert ours.dw_mid.conv.kernel_size == next(m.kernel_size for m in theirs.modules()
+                                                        if isinstance(m, nn.Conv2d) and m.groups > 1)  # fmt: skip
+    with torch.no_grad():
+        out = swapped.eval()(torch.rand(1, 3, 320, 320))
+    assert out.shape == nano.eval()(torch.rand(1, 3, 320, 320)).shape

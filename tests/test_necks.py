@@ -6,6 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from convforge import profile
+from convforge.errors import ConvforgeError
 from convforge.nn.bifpn import BiFPN
 from convforge.spec import SpecError, build_spec
 
@@ -94,3 +95,39 @@ def test_neck_rows_with_bad_names_or_inputs_are_refused_by_row_and_field():
         build_spec({"layers": [*_backbone(), [-1, 1, "PAN", [24]]]})
     with pytest.raises(SpecError, match=r"row 6 \(from\).*reads one input, got 3"):
         build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24]], [-1, 1, "Conv", [8]]]})
+
+
+def test_a_one_input_block_reading_a_whole_neck_is_refused_before_it_runs():
+    with pytest.raises(SpecError, match=r"row 6 \(from\): Upsample reads one input, got 3 \(a row of several outputs"):
+        build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24]], [-1, 1, "Upsample", [2]]]})
+    build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24], ["p3", "p4", "p5"]],
+                           ["p4", 1, "Upsample", [2]]]})  # fmt: skip
+
+
+def test_a_single_name_names_the_whole_neck_and_a_list_must_name_every_output():
+    model = build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24], "pyramid"]],
+                        "outputs": ["pyramid"]})  # fmt: skip
+    assert len(model(torch.randn(1, 3, 64, 64))) == 3
+    with pytest.raises(SpecError, match=r"row 5 \(name\): 1 names for a block of 3 output"):
+        build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24], ["p3"]]]})
+    with pytest.raises(SpecError, match=r"row 5 \(name\): a name is a string"):
+        build_spec({"layers": [*_backbone(), [["c3", "c4", "c5"], 1, "FPN", [24], None]]})
+
+
+def test_a_registered_neck_that_does_not_say_its_channels_is_refused_by_name():
+    from convforge.spec import register_block
+
+    @register_block("ChannelessPair", channels="list")
+    def channeless_pair(c_in):
+        return torch.nn.Identity()
+
+    with pytest.raises(SpecError, match=r"row 5 \(block\): ChannelessPair .* out_channels"):
+        build_spec({"layers": [*_backbone(), [["c4", "c5"], 1, "ChannelessPair", []]]})
+
+
+@pytest.mark.parametrize("neck", NECKS)
+def test_levels_given_coarsest_first_are_refused_in_one_sentence(neck):
+    layers = [*_backbone(), [["c5", "c4", "c3"], 1, neck, [24]]]
+    model = build_spec({"in_channels": 3, "layers": layers})
+    with pytest.raises(ConvforgeError, match=f"{neck} reads its levels finest first"):
+        model(torch.randn(1, 3, 64, 64))

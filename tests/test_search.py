@@ -197,3 +197,15 @@ def test_workers_and_resumed_runs_draw_different_architectures(tmp_path):
         drawn.append(space.sample(trial))
         study.tell(trial, [0.5, 1.0])
     assert drawn[0] != drawn[1] and drawn[2] != drawn[0]
+
+
+def test_a_study_measured_in_the_trained_form_is_not_resumed_with_inference_form_budgets(tmp_path):
+    convforge.search(TINY_SPACE, trials=1, sampler="random", max_macs=1000, project=tmp_path, progress=False,
+                     **QUICK)  # fmt: skip
+    storage = f"sqlite:///{tmp_path / 'search' / 'tiny-random' / 'study.db'}"
+    study = optuna.load_study(study_name="tiny-random", storage=storage)
+    older = {k: v for k, v in study.user_attrs["settings"].items() if k != "measured"}
+    study.set_user_attr("settings", older)  # as a study written before budgets were checked on the inference form
+    with pytest.raises(convforge.ConvforgeError, match="measured in the trained form by an earlier convforge"):
+        convforge.search(TINY_SPACE, trials=2, sampler="random", max_macs=1000, project=tmp_path, progress=False,
+                         **QUICK)  # fmt: skip

@@ -28,6 +28,7 @@ from convforge.nas.space import SearchSpace
 from convforge.trials import Progress, WorkerSlot, open_storage, run_workers, study_names
 
 SAMPLERS = ("nsga2", "tpe", "random")
+MEASURED_FORM = "inference form"  # what measure() profiles; stored with a study so that resumes do not mix forms
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,13 @@ def open_study(settings: SearchSettings, create: bool = True):
         raise ConvforgeError(f"the study {settings.study!r} in {settings.storage} was created with other objectives; "
                              f"resume it with its own sampler, or name a new study")  # fmt: skip
     stored = study.user_attrs.get("settings")
-    mine = {"space": settings.space, "data": settings.data, "sampler": settings.sampler}
-    if stored is None:
+    mine = {"space": settings.space, "data": settings.data, "sampler": settings.sampler, "measured": MEASURED_FORM}
+    if stored is None and not study.trials:
         study.set_user_attr("settings", mine)
+    elif stored is None or stored.get("measured") != MEASURED_FORM:
+        raise ConvforgeError(f"the study {settings.study!r} was measured in the trained form by an earlier "
+                             f"convforge; budgets are now checked on the {MEASURED_FORM}, so name a new study "
+                             "(--study) rather than mix the two")  # fmt: skip
     elif stored != mine:
         raise ConvforgeError(f"the study {settings.study!r} already exists with another space, data or sampler; "
                              "name a new study (--study) to start afresh")  # fmt: skip

@@ -24,6 +24,14 @@ def check_levels(in_channels: list[int], out_channels: int, name: str) -> None:
                                 f"{out_channels!r}")  # fmt: skip
 
 
+def check_order(features: list[torch.Tensor], name: str) -> None:
+    """Refuse levels that do not run finest first (each no larger than the one before it), in one sentence."""
+    sizes = [tuple(f.shape[-2:]) for f in features]
+    if any(b[0] > a[0] or b[1] > a[1] for a, b in zip(sizes, sizes[1:])):
+        raise InvalidValueError(f"{name} reads its levels finest first, each no larger than the one before; got "
+                                f"sizes {sizes}")  # fmt: skip
+
+
 class FeaturePyramid(nn.Module):
     """FPN over ``len(in_channels)`` levels: every output has ``out_channels`` channels at its input's size."""
 
@@ -36,5 +44,6 @@ class FeaturePyramid(nn.Module):
         self.out_channels = [out_channels] * len(in_channels)
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        check_order(features, "FPN")
         named = OrderedDict((str(i), f) for i, f in enumerate(features))
         return list(self.fpn(named).values())

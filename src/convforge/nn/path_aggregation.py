@@ -2,7 +2,8 @@
 CVPR 2018): an FPN, then a bottom-up path.
 
 The bottom-up path starts at the finest FPN output, N₁ = P₁. Each next level is
-N₍ᵢ₊₁₎ = conv3×3(conv3×3 stride 2(Nᵢ) + P₍ᵢ₊₁₎), each conv with BatchNorm and ReLU as in the paper. A coarser
+N₍ᵢ₊₁₎ = conv3×3(conv3×3 stride 2(Nᵢ) + P₍ᵢ₊₁₎), each conv followed by ReLU as in the paper, with BatchNorm
+before it (convforge's choice, as in its other conv units). A coarser
 level whose size is not half the finer one's is met by resizing the strided output (nearest) to it.
 """
 
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from convforge.nn.conv_norm_act import ConvNormAct
-from convforge.nn.feature_pyramid import FeaturePyramid
+from convforge.nn.feature_pyramid import FeaturePyramid, check_order
 
 
 class PathAggregation(nn.Module):
@@ -31,6 +32,7 @@ class PathAggregation(nn.Module):
         self.out_channels = [out_channels] * levels
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        check_order(features, "PAN")
         pyramid = self.fpn(features)
         outputs = [pyramid[0]]
         for down, fuse, lateral in zip(self.down, self.fuse, pyramid[1:]):

@@ -22,13 +22,14 @@ class BlockInfo:
     channels: str  # "out": args[0] is the output channel count (scaled); "fixed": args[0], unscaled;
     # "same": as its input; "sum": of the inputs; "list": several outputs, the built module's ``out_channels``
     scaled: tuple[int, ...] = ()  # further argument positions that hold channel counts, scaled like args[0]
+    many_inputs: bool = False  # whether the block reads a list of several tensors
 
 
 _BLOCKS: dict[str, BlockInfo] = {}
 
 
 def register_block(
-    name: str | None = None, channels: str = "out", scaled: tuple[int, ...] = ()
+    name: str | None = None, channels: str = "out", scaled: tuple[int, ...] = (), many_inputs: bool | None = None
 ) -> Callable[[Callable[..., nn.Module]], Any]:
     """Register a block for specs, under ``name`` (default: the factory's name).
 
@@ -41,7 +42,9 @@ def register_block(
     the module it builds says its channels in ``out_channels``, one per output; its
     copies (``repeats``) read each other's outputs. ``scaled`` lists further positions in a row's args that are channel
     counts (an expansion width, say): an integer there is scaled like the output
-    channels; any other value (``None``) is passed as it is.
+    channels; any other value (``None``) is passed as it is. ``many_inputs`` says the
+    block's forward takes a list of several tensors (default: for ``"sum"`` and ``"list"``
+    blocks); a row that gives any other block several inputs is refused.
 
     The built-in blocks are registered when :mod:`convforge.spec` is imported, before
     any user code can register, so a user block never takes a built-in name.
@@ -53,7 +56,8 @@ def register_block(
         key = name or factory.__name__
         if key in _BLOCKS and _BLOCKS[key].factory is not factory:
             raise ConvforgeError(f"a spec block named {key!r} is already registered")
-        _BLOCKS[key] = BlockInfo(key, factory, channels, tuple(scaled))
+        many = channels in ("sum", "list") if many_inputs is None else bool(many_inputs)
+        _BLOCKS[key] = BlockInfo(key, factory, channels, tuple(scaled), many)
         return factory
 
     return decorator

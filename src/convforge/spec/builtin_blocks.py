@@ -42,7 +42,7 @@ def sppf(c_in: int, c_out: int, kernel: int = 5) -> nn.Module:
     return SPPF(c_in, c_out, kernel)
 
 
-@register_block("Detect", channels="same")
+@register_block("Detect", channels="same", many_inputs=True)
 def detect(c_in: int | list[int], num_classes: int = 80, reg_max: int = 16) -> nn.Module:
     """The anchor-free DNiN detection head over the rows it reads (strides 8, 16, 32)."""
     levels = c_in if isinstance(c_in, list) else [c_in]

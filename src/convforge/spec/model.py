@@ -13,7 +13,8 @@ A spec is a mapping::
       - [-1, 1, Conv, [64, 3, 2]]             # row 0: from the input (-1 = previous row)
       - [-1, 2, Conv, [128, 3, 1], p2]        # a fifth field names the row's output
       - [[-1, 0], 1, Concat, []]              # several inputs
-      - [[p2, -1], 1, BiFPN, [64], [n2, n3]]  # a block of several outputs names each of them
+      - [-1, 1, Conv, [128, 3, 2], p3]
+      - [[p2, p3], 1, BiFPN, [64], [n2, n3]]  # a block of several outputs names each of them
     outputs: [n2, n3]                         # names or row indices (default: the last row)
 
 ``from`` is a row index, negative for relative to the current row, a name, or a list of them.
@@ -151,11 +152,11 @@ class SpecModel(nn.Module):
             raise fail("row", "a row is [from, repeats, block, args] with an optional name")
         source, repeats, block, args = row[:4]
         names = row[4] if len(row) == 5 else None
-        given = names if isinstance(names, list) else [names] if names is not None else []
-        if not given or not all(isinstance(n, str) and n for n in given) or len(set(given)) < len(given):
-            if names is not None:
-                raise fail("name", f"a name is a string, or a list of different strings for a block of several "
-                                   f"outputs; got {names!r}")  # fmt: skip
+        given = names if isinstance(names, list) else [names] if len(row) == 5 else []
+        if len(row) == 5 and (not given or not all(isinstance(n, str) and n for n in given)
+                              or len(set(given)) < len(given)):  # fmt: skip
+            raise fail("name", f"a name is a string, or a list of different strings, one per output of a block of "
+                               f"several outputs; got {names!r}")  # fmt: skip
         taken = [n for n in given if n in self.names]
         if taken:
             raise fail("name", f"{taken[0]!r} already names an earlier row or output")
@@ -194,19 +195,27 @@ class SpecModel(nn.Module):
         inputs = _flatten([self.spec.in_channels if r == -1 else channels[r] if p is None else channels[r][p]
                            for r, p in sources])  # fmt: skip
         count = max(round(repeats * self.spec.depth), 1) if repeats > 1 else 1
+        if len(inputs) > 1 and not info.many_inputs:
+            raise fail("from", f"{block} reads one input, got {len(inputs)}"
+                               + (" (a row of several outputs read by its index passes all of them; read one by "
+                                  "its name)" if any(p is None and r >= 0 and isinstance(channels[r], list)
+                                                    for r, p in sources) else ""))  # fmt: skip
 
         def make() -> tuple[list[nn.Module], int | list[int]]:
             if info.channels == "list":  # a block of several outputs: each copy reads the previous one's outputs
                 layers, c_in = [], list(inputs)
                 for _ in range(count):
                     layers.append(info.factory(c_in, *args))
-                    c_in = [int(c) for c in layers[-1].out_channels]
+                    c_in = getattr(layers[-1], "out_channels", None)
+                    if not isinstance(c_in, (list, tuple)) or not all(_is_int(c) and c > 0 for c in c_in):
+                        raise fail("block", f"{block} is registered with several outputs (channels='list'), so "
+                                            f"its module must list their channels in out_channels; it has "
+                                            f"{c_in!r}")  # fmt: skip
+                    c_in = list(c_in)
                 return layers, c_in
             if info.channels in ("out", "fixed"):
                 if not args or not _is_int(args[0]):
                     raise fail("args", "the first argument of this block is its output channel count")
-                if len(inputs) != 1:
-                    raise fail("from", f"{block} reads one input, got {len(inputs)}")
                 if not 0 < args[0] <= MAX_CHANNELS:
                     raise fail("args", f"{args[0]} output channels: use 1 to {MAX_CHANNELS}")
                 c_out = self._scale(args[0]) if info.channels == "out" else args[0]
@@ -242,10 +251,11 @@ class SpecModel(nn.Module):
         except (TypeError, ValueError, RuntimeError) as err:
             raise fail("args", f"{block}{tuple(args)} could not be built: {err}") from err
         parts = len(out_channels) if isinstance(out_channels, list) else 1
-        if len(given) > 1 and len(given) != parts:
-            raise fail("name", f"{len(given)} names for a block of {parts} output(s)")
+        if isinstance(names, list) and len(given) != parts:
+            raise fail("name", f"{len(given)} names for a block of {parts} output(s); a single string names the "
+                               f"whole row")  # fmt: skip
         for part, name in enumerate(given):
-            self.names[name] = (index, part if len(given) > 1 else None)
+            self.names[name] = (index, part if parts > 1 and isinstance(names, list) else None)
         return (layers[0] if count == 1 else nn.Sequential(*layers)), sources, out_channels
 
     def _scale(self, channels: int) -> int:

@@ -19,10 +19,15 @@ block          row arguments                   timm class (paper)
                branches]``
 ``ASPP``       ``[c_out, rates]``              ``torchvision``'s ``ASPP`` (DeepLab v3)
 ``PPM``        ``[c_out, bins]``               :class:`~convforge.nn.pyramid_pooling.PyramidPooling` (PSPNet)
+``FPN``        ``[c_out]``                     ``torchvision.ops.FeaturePyramidNetwork``
+``PAN``        ``[c_out]``                     :class:`~convforge.nn.path_aggregation.PathAggregation` (PANet)
+``BiFPN``      ``[c_out]``                     :class:`~convforge.nn.bifpn.BiFPN` (EfficientDet)
 =============  ==============================  =====================================================
 
 Attention blocks and ``PConv`` keep their input's channels; the others take the output channels first, scaled
-by the spec's width like every ``Conv`` row.
+by the spec's width like every ``Conv`` row. The necks (``FPN``, ``PAN``, ``BiFPN``) read several levels, finest
+first, and give one output per level, each ``c_out`` channels at that level's size; a list of names in the row's
+fifth field names them.
 """
 
 from __future__ import annotations
