@@ -8,7 +8,7 @@ Runs (or resumes) ``convforge.search`` on ``spaces/cifar10-zoo.yaml`` under a MA
 - the re-parameterisable trials (RepVGG, MobileOne) whose trained form would have broken the budget, which the
   search admitted because budgets are checked on the inference form.
 
-    CONVFORGE_DATA=../shared/data .venv/bin/python benchmarks/zoo_search.py --trials 32 --workers 2
+    CONVFORGE_DATA=../shared/data .venv/bin/python benchmarks/zoo_search.py --trials 40 --workers 2
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ SPACE = Path(__file__).resolve().parents[1] / "spaces" / "cifar10-zoo.yaml"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=32)
+    parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-macs", type=float, default=10e6)
+    parser.add_argument("--max-macs", type=float, default=20e6)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-subset", type=int, default=5000)
     parser.add_argument("--val-subset", type=int, default=2000)

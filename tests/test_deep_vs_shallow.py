@@ -20,6 +20,8 @@ from convforge.experiments.deep_vs_shallow import GRIDS, load_grid, run_study, r
 from convforge.experiments.deep_vs_shallow.grid import pair_key
 from convforge.experiments.deep_vs_shallow.report import mean_difference, paired_tables, q_bin, q_table
 from convforge.experiments.deep_vs_shallow.study import queue_grid, status_counts
+from convforge.experiments.deep_vs_shallow.trial import model_settings, trial_recipe
+from convforge.models import create_model
 from convforge.trials import open_storage, work_through_queue
 
 TINY_GRID = """
@@ -43,6 +45,23 @@ class TestGrid:
             by_pair.setdefault(pair_key(config), set()).add(config["layout"])
         assert all(layouts == {"sequential", "parallel"} for layouts in by_pair.values())
 
+    def test_the_convergence_grid_spans_every_q_interval_with_both_layouts_per_subset(self):
+        grid = GRIDS["convergence"]
+        configs = grid.configurations()
+        assert len(configs) == grid.size() == 48
+        bins = set()
+        for key, config in configs.items():
+            assert key.endswith(f"-n{config['train_subset']}-{config['layout']}")
+            params = sum(p.numel() for p in create_model("residual_stack_net", **model_settings(config)).parameters())
+            bins.add(q_bin(config["train_subset"] * 10 / params))
+            recipe = trial_recipe(config, ".").to_dict()  # converged, with nothing that would hide over-fitting
+            assert {k: recipe[k] for k in ("patience_on", "weight_decay", "flip", "crop_padding", "label_smoothing")} \
+                == {"patience_on": "train_loss", "weight_decay": 0, "flip": False, "crop_padding": 0,
+                    "label_smoothing": 0}  # fmt: skip
+            assert recipe["patience"] > 0 and recipe["train_subset"] == config["train_subset"]
+        assert bins == {0, 1, 2, 3}
+        assert "patience" not in GRIDS["medium"].training()  # grids stored before these settings still resume
+
     def test_the_paper_grid_has_6912_configurations_per_layout(self):
         assert GRIDS["paper"].size() == 6912 * 2
 
@@ -55,7 +74,9 @@ class TestGrid:
         bad.write_text("depths: [1, 2]\n")
         with pytest.raises(InvalidValueError, match="unknown grid field.*depths"):
             load_grid(bad)
-        with pytest.raises(InvalidValueError, match="grid 'huge' is not known; use one of small, medium, paper"):
+        with pytest.raises(
+            InvalidValueError, match="grid .huge. is not known; use one of small, medium, convergence, paper"
+        ):
             load_grid("huge")
 
     def test_yaml_numbers_are_read_as_numbers(self, tmp_path):

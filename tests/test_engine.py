@@ -364,3 +364,14 @@ def test_ema_weights_are_validated_and_kept_through_a_resume(tmp_path):
                if ckpt.tensors["model"][k].is_floating_point())  # fmt: skip
     resumed = convforge.train(None, resume=run.run_dir, progress=False, epochs=2)
     assert load_checkpoint(resumed.run_dir / "checkpoints" / "last.safetensors").meta["ema_updates"] == 4
+
+
+def test_patience_on_the_training_loss_stops_when_it_falls_by_under_one_percent(tmp_path, capsys):
+    result = tiny_run(tmp_path, epochs=6, patience=2, patience_on="train_loss", lr=1e-9, train_subset=256,
+                      val_subset=128)  # fmt: skip
+    losses = [row["train_loss"] for row in result.metrics]
+    assert len(losses) == 3  # epoch 1 is the best; epochs 2 and 3 fall by under 1 %; no epoch 4
+    assert all(later > losses[0] * 0.99 for later in losses[1:])
+    assert "no better train loss for 2 epochs (patience 2)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="patience_on = 'val_loss'.*val, train_loss"):
+        tiny_run(tmp_path, patience_on="val_loss")

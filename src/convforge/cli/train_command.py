@@ -16,7 +16,8 @@ RECIPE_OPTIONS = {
     "train_subset": "train_subset", "val_subset": "val_subset", "crop_padding": "crop_padding", "cutout": "cutout",
     "flip": "flip", "image_size": "image_size", "workers": "workers", "channels_last": "channels_last",
     "compile": "compile", "device": "device", "task": "task", "scale": "scale", "patch_size": "patch_size",
-    "val_data": "val_data", "patience": "patience", "tensorboard": "tensorboard", "supervision": "supervision",
+    "val_data": "val_data", "patience": "patience", "patience_on": "patience_on", "tensorboard": "tensorboard",
+    "supervision": "supervision",
     "visual_label_smoothing": "visual_label_smoothing", "dim": "dim", "mu": "mu", "metric": "metric",
     "objective": "objective", "passes": "passes",
 }  # fmt: skip
@@ -95,6 +96,9 @@ def add_recipe_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score "
                         "(default 0: train every epoch)")  # fmt: skip
+    parser.add_argument("--patience-on", choices=["val", "train_loss"], help="what --patience watches: the validation "
+                        "score (default) or the training loss, which must fall by 1 %% to count (train to "
+                        "convergence)")  # fmt: skip
     parser.add_argument("--ema", type=float, help="EMA decay of weights, e.g. 0.999 (0 = off)")
     parser.add_argument("--grad-clip", type=float, help="max global gradient norm (0 = off)")
     parser.add_argument("--seed", type=int)

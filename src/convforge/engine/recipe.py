@@ -21,6 +21,8 @@ from convforge.tasks import DEFAULT_TASK, TASKS, TaskSettings
 
 OPTIMIZERS = ("sgd", "adamw", "adadelta")
 SCHEDULES = ("cosine", "step", "onecycle", "constant")
+PATIENCE_ON = ("val", "train_loss")
+TRAIN_LOSS_MIN_GAIN = 0.01  # with patience_on="train_loss", a fall of under 1 % does not count as an improvement
 DEFAULT_LR = {"sgd": 0.05, "adamw": 2e-3, "adadelta": 0.1}
 
 
@@ -45,7 +47,8 @@ class Recipe:
     val_subset: int = 0  # 0 = the whole test split
     # optimisation
     epochs: int = 10
-    patience: int = 0  # stop when the validation score has not improved for this many epochs; 0 = never
+    patience: int = 0  # stop when the watched score has not improved for this many epochs; 0 = never
+    patience_on: str = "val"  # the watched score: "val" (the task's primary metric) or "train_loss" (convergence)
     batch_size: int = 128
     opt: str = "sgd"
     lr: float | None = None  # None = the optimiser's default (DEFAULT_LR)
@@ -169,6 +172,8 @@ class Recipe:
         check_bools(self, "compile", "nesterov", "tensorboard")
         if self.opt not in OPTIMIZERS:
             raise rejected("opt", self.opt, f"use one of {', '.join(OPTIMIZERS)}")
+        if self.patience_on not in PATIENCE_ON:
+            raise rejected("patience_on", self.patience_on, f"use one of {', '.join(PATIENCE_ON)}")
         if self.sched not in SCHEDULES:
             raise rejected("sched", self.sched, f"use one of {', '.join(SCHEDULES)}")
         if not isinstance(self.data, str) or not self.data:

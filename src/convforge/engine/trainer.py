@@ -9,6 +9,7 @@ included) loses at most the epoch in progress and resumes exactly where it stopp
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from convforge.engine.device_choice import resolve_device
 from convforge.engine.distributed import DistContext, broadcast_object, init_distributed, shutdown, sum_across_ranks
 from convforge.engine.ema import build_ema
 from convforge.engine.optim import build_optimizer, build_scheduler
-from convforge.engine.recipe import Recipe
+from convforge.engine.recipe import TRAIN_LOSS_MIN_GAIN, Recipe
 from convforge.errors import ConvforgeError
 from convforge.model_origin import Origin, origin_of
 from convforge.model_outputs import output_shapes
@@ -46,7 +47,7 @@ from convforge.tables import format_metric
 from convforge.tasks import DEFAULT_TASK, TASKS, get_task
 
 # what a resume may change; the rest is the run's recipe
-CHANGEABLE_ON_RESUME = ("epochs", "patience", "data_root", "device")
+CHANGEABLE_ON_RESUME = ("epochs", "patience", "patience_on", "data_root", "device")
 STRUCTURE_FILE = "structure.json"  # a pruned model's shapes and attributes (convforge.runs.structure)
 FINITE_CHECK_STEPS = 10  # a NaN or infinite loss stops the run at most this many steps after it appears
 
@@ -441,18 +442,26 @@ class _Trainer:
                            self.ctx.rank, self.task.primary_metric)  # fmt: skip
 
     def _out_of_patience(self) -> bool:
-        """Whether ``patience`` epochs have passed without a better validation score (said once, on rank 0)."""
-        patience, primary = self.recipe.patience, f"val_{self.task.primary_metric}"
+        """Whether ``patience`` epochs have passed without a better watched score (said once, on rank 0): the
+        validation score, or with ``patience_on="train_loss"`` a training loss at least 1 % below the best."""
+        patience = self.recipe.patience
         if not patience or not self.rows:
             return False
-        best = max(self.rows, key=lambda row: row[primary])
-        waited = self.rows[-1]["epoch"] - best["epoch"]
+        if self.recipe.patience_on == "train_loss":
+            watched, best_epoch, lowest = "train loss", self.rows[0]["epoch"], math.inf
+            for row in self.rows:
+                if row["train_loss"] < lowest * (1 - TRAIN_LOSS_MIN_GAIN):
+                    best_epoch, lowest = row["epoch"], row["train_loss"]
+        else:
+            primary = f"val_{self.task.primary_metric}"
+            watched, best_epoch = primary[4:], max(self.rows, key=lambda row: row[primary])["epoch"]
+        waited = self.rows[-1]["epoch"] - best_epoch
         if waited < patience:
             return False
         if self.ctx.is_main:
             last, plural = self.rows[-1]["epoch"], "s" if waited != 1 else ""
-            print(f"no better {primary[4:]} for {waited} epoch{plural} (patience {patience}): stopping early after "
-                  f"epoch {last}; the best was epoch {best['epoch']}")  # fmt: skip
+            print(f"no better {watched} for {waited} epoch{plural} (patience {patience}): stopping early after "
+                  f"epoch {last}; the best was epoch {best_epoch}")  # fmt: skip
         return True
 
     def _epoch(self, epoch: int) -> None:

@@ -35,32 +35,44 @@ class StudyGrid:
     branch_scale: tuple[float, ...] = (1.0,)
     seed: tuple[int, ...] = (0,)
     layouts: tuple[str, ...] = LAYOUTS
-    epochs: int = 3
+    epochs: int = 3  # with patience, the cap
     train_subset: int = 6000  # training examples per trial (0 = the whole split)
+    subsets: tuple[int, ...] = ()  # an axis of training-subset sizes, in place of train_subset (spans Q)
     val_subset: int = 5000  # validation examples (0 = the whole test split)
     batch_size: int = 64
     opt: str = "adamw"
     weight_decay: float = 0.0
+    sched: str = "cosine"
+    patience: int = 0  # stop a trial after this many epochs without a better watched score (0: train every epoch)
+    patience_on: str = "train_loss"  # the watched score: "train_loss" (convergence) or "val"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def configurations(self, data: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
-        """``{trial key: config}`` for every dataset, combination of the axes, and layout."""
+        """``{trial key: config}`` for every dataset, combination of the axes (and subset size), and layout."""
         out: dict[str, dict[str, Any]] = {}
         for dataset in data or self.data:
-            for values in itertools.product(*(getattr(self, axis) for axis in AXES)):
-                base = {"data": dataset, **dict(zip(AXES, values))}
-                for layout in self.layouts:
-                    config = {**base, "layout": layout, **self.training()}
-                    out[trial_key(config)] = config
+            for subset in self.subsets or (None,):
+                for values in itertools.product(*(getattr(self, axis) for axis in AXES)):
+                    base = {"data": dataset, **dict(zip(AXES, values))}
+                    for layout in self.layouts:
+                        config = {**base, "layout": layout, **self.training()}
+                        if subset is not None:
+                            config["train_subset"] = subset
+                        out[trial_key(config)] = config
         return out
 
     def training(self) -> dict[str, Any]:
-        """The training settings shared by every trial."""
+        """The training settings shared by every trial (the later ones only where they are not the defaults, so
+        that studies stored before them still resume)."""
         keys = ("epochs", "train_subset", "val_subset", "batch_size", "opt", "weight_decay")
-        return {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in keys}
+        for key, default in LATER_DEFAULTS.items():
+            if getattr(self, key) != default:
+                out[key] = list(getattr(self, key)) if isinstance(default, tuple) else getattr(self, key)
+        return out
 
     def size(self, data: tuple[str, ...] | None = None) -> int:
-        combos = 1
+        combos = max(len(self.subsets), 1)
         for axis in AXES:
             combos *= len(getattr(self, axis))
         return combos * len(self.layouts) * len(data or self.data)
@@ -69,11 +81,16 @@ class StudyGrid:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "extra"}
 
 
+LATER_DEFAULTS: dict[str, Any] = {"subsets": (), "sched": "cosine", "patience": 0, "patience_on": "train_loss"}
+
+
 def trial_key(config: dict[str, Any]) -> str:
-    """A readable, unique name for one trial, e.g. ``mnist-d4-w32-k3-relu-lr0.002-a1-s0-parallel``."""
+    """A readable, unique name for one trial, e.g. ``mnist-d4-w32-k3-relu-lr0.002-a1-s0-parallel``; a grid with a
+    subset axis adds the training examples, e.g. ``-n500``."""
+    subset = f"-n{config['train_subset']}" if config.get("subsets") else ""
     return (
         f"{config['data']}-d{config['depth']}-w{config['width']}-k{config['kernel']}-{config['act']}"
-        f"-lr{config['lr']:g}-a{config['branch_scale']:g}-s{config['seed']}-{config['layout']}"
+        f"-lr{config['lr']:g}-a{config['branch_scale']:g}-s{config['seed']}{subset}-{config['layout']}"
     )
 
 
@@ -98,6 +115,20 @@ GRIDS: dict[str, StudyGrid] = {
         seed=(0, 1),
         epochs=4,
         train_subset=5000,
+    ),
+    # trained to convergence (patience on the training loss) on MNIST subsets of 500, 2,000 and 8,000 images, so
+    # that small networks span Q from 0.13 to 15 and reach the paper's training losses at Q < 1
+    "convergence": StudyGrid(
+        "convergence",
+        data=("mnist",),
+        depth=(2, 4),
+        width=(16, 32),
+        seed=(0, 1),
+        subsets=(500, 2000, 8000),
+        epochs=100,
+        patience=8,
+        patience_on="train_loss",
+        val_subset=2000,
     ),
     # 6,912 configurations, each trained in both layouts, on the full training splits
     "paper": StudyGrid(
@@ -135,9 +166,12 @@ def load_grid(grid: str | Path) -> StudyGrid:
         if axis in values:
             items = values[axis] if isinstance(values[axis], list) else [values[axis]]
             values[axis] = tuple(_typed(path, axis, item, _AXIS_TYPES.get(axis, str)) for item in items)
-    for name in ("epochs", "train_subset", "val_subset", "batch_size"):
+    for name in ("epochs", "train_subset", "val_subset", "batch_size", "patience"):
         if name in values:
             values[name] = _typed(path, name, values[name], int)
+    if "subsets" in values:
+        items = values["subsets"] if isinstance(values["subsets"], list) else [values["subsets"]]
+        values["subsets"] = tuple(_typed(path, "subsets", item, int) for item in items)
     if "weight_decay" in values:
         values["weight_decay"] = _typed(path, "weight_decay", values["weight_decay"], float)
     return StudyGrid(**{"name": path.stem, **values})
