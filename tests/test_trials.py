@@ -184,3 +184,47 @@ def test_processes_opening_a_new_storage_at_once_all_open_it(tmp_path):
     for attempt in range(2):  # each round races three fresh processes to create the tables
         url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
         run_workers(opening_worker, (url,), 3, Progress("open", 0, lambda: (0, {})), show=False)  # fails if one died
+
+
+WORKERS_THAT_WAIT = """
+import os, sys, time
+from pathlib import Path
+from convforge.trials import Progress, run_workers
+
+def wait(folder, slot):
+    Path(folder, f"worker-{os.getpid()}").touch()
+    while True:
+        time.sleep(0.2)
+
+if __name__ == "__main__":
+    run_workers(wait, (sys.argv[1],), 2, Progress("wait", 2, lambda: (0, {})), show=False)
+"""
+
+
+def test_workers_stop_when_the_process_that_started_them_is_killed_outright(tmp_path, wait_for):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "start_workers.py"
+    script.write_text(WORKERS_THAT_WAIT)
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    try:
+        wait_for(lambda: len(list(tmp_path.glob("worker-*"))) == 2, timeout=60)
+        pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        parent.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
+        parent.wait()
+
+        def gone(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            try:  # a zombie awaiting its reaper counts as gone
+                return open(f"/proc/{pid}/stat").read().split(") ")[1].startswith("Z")
+            except OSError:
+                return True
+
+        wait_for(lambda: all(gone(pid) for pid in pids), timeout=20)
+    finally:
+        parent.kill()

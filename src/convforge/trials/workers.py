@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from convforge.errors import ConvforgeError, InvalidValueError
 from convforge.progress_bars import hidden
 
 POLL_S = 1.0  # how often the progress bar reads the storage
+PARENT_CHECK_S = 2.0  # how often a worker checks that the process that started it is alive
+PARENT_GONE_EXIT = 3  # a worker's exit code when it stopped because that process was gone
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,16 @@ def _worker_main(work: Callable[..., Any], args: tuple, slot: WorkerSlot) -> Non
         import torch
 
         torch.set_num_threads(slot.threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     work(*args, slot)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Stop this worker once the process that started it is gone (killed outright, so it could not stop its
+    workers): its trial is left running, and is queued again once its heartbeat falls silent."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(PARENT_GONE_EXIT)
 
 
 def _draw(bar: tqdm, progress: Progress, shown: list[Any]) -> None:

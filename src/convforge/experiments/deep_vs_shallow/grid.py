@@ -10,6 +10,7 @@ train on a fixed subset of the training split, which sets Q = samples × classes
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class StudyGrid:
     epochs: int = 3  # with patience, the cap
     train_subset: int = 6000  # training examples per trial (0 = the whole split)
     subsets: tuple[int, ...] = ()  # an axis of training-subset sizes, in place of train_subset (spans Q)
+    steps: int = 0  # with subsets: each trial's epoch cap is this many optimiser steps (0: ``epochs`` for all)
+    patience_steps: int = 0  # with subsets: patience in optimiser steps, as epochs of each subset (0: ``patience``)
     val_subset: int = 5000  # validation examples (0 = the whole test split)
     batch_size: int = 64
     opt: str = "adamw"
@@ -58,6 +61,11 @@ class StudyGrid:
                         config = {**base, "layout": layout, **self.training()}
                         if subset is not None:
                             config["train_subset"] = subset
+                            per_epoch = math.ceil(subset / self.batch_size)  # optimiser steps an epoch
+                            if self.steps:
+                                config["epochs"] = math.ceil(self.steps / per_epoch)
+                            if self.patience_steps:
+                                config["patience"] = math.ceil(self.patience_steps / per_epoch)
                         out[trial_key(config)] = config
         return out
 
@@ -69,6 +77,10 @@ class StudyGrid:
         for key, default in LATER_DEFAULTS.items():
             if getattr(self, key) != default:
                 out[key] = list(getattr(self, key)) if isinstance(default, tuple) else getattr(self, key)
+        if self.steps and self.subsets:
+            del out["epochs"], out["train_subset"]  # each subset's own, from ``steps``, in its configurations
+        if self.patience_steps and self.subsets:
+            out.pop("patience", None)
         return out
 
     def size(self, data: tuple[str, ...] | None = None) -> int:
@@ -81,7 +93,8 @@ class StudyGrid:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "extra"}
 
 
-LATER_DEFAULTS: dict[str, Any] = {"subsets": (), "sched": "cosine", "patience": 0, "patience_on": "train_loss"}
+LATER_DEFAULTS: dict[str, Any] = {"subsets": (), "steps": 0, "patience_steps": 0, "sched": "cosine", "patience": 0,
+                                  "patience_on": "train_loss"}  # fmt: skip
 
 
 def trial_key(config: dict[str, Any]) -> str:
@@ -116,8 +129,9 @@ GRIDS: dict[str, StudyGrid] = {
         epochs=4,
         train_subset=5000,
     ),
-    # trained to convergence (patience on the training loss) on MNIST subsets of 500, 2,000 and 8,000 images, so
-    # that small networks span Q from 0.13 to 15 and reach the paper's training losses at Q < 1
+    # trained to convergence on MNIST subsets of 500, 2,000 and 8,000 images, so that small networks span Q from
+    # 0.13 to 15 and reach the paper's training losses at Q < 1: up to 4,000 steps (500, 125 and 32 epochs), cosine,
+    # stopped earlier when the training loss has not fallen by 1 % in 800 steps (100, 25 and 7 epochs)
     "convergence": StudyGrid(
         "convergence",
         data=("mnist",),
@@ -125,10 +139,10 @@ GRIDS: dict[str, StudyGrid] = {
         width=(16, 32),
         seed=(0, 1),
         subsets=(500, 2000, 8000),
-        epochs=100,
-        patience=8,
+        steps=4000,
+        patience_steps=800,
         patience_on="train_loss",
-        val_subset=2000,
+        val_subset=1000,
     ),
     # 6,912 configurations, each trained in both layouts, on the full training splits
     "paper": StudyGrid(
@@ -166,7 +180,7 @@ def load_grid(grid: str | Path) -> StudyGrid:
         if axis in values:
             items = values[axis] if isinstance(values[axis], list) else [values[axis]]
             values[axis] = tuple(_typed(path, axis, item, _AXIS_TYPES.get(axis, str)) for item in items)
-    for name in ("epochs", "train_subset", "val_subset", "batch_size", "patience"):
+    for name in ("epochs", "train_subset", "val_subset", "batch_size", "patience", "steps", "patience_steps"):
         if name in values:
             values[name] = _typed(path, name, values[name], int)
     if "subsets" in values:
