@@ -166,6 +166,14 @@ class TestReport:
         assert "+0.1000 [+0.1000, +0.1000]" in summary  # train loss: +0.1 in both seeds
         assert "2/2" in summary  # the parallel layout had the lower validation loss twice
         assert "mnist d2 w4 k3 relu lr0.002" in detail and "-0.1500" in detail
+        assert re.search(r"mnist, Q < 1 +2 +\+0\.1000", summary)  # and per Q interval
+
+    def test_pairs_of_a_subset_grid_are_per_subset_size(self):
+        small = [{**r, "subsets": [500, 2000], "train_subset": 500} for r in rows(0.5, 0.1, 0.3, 0.2, 0.2)]
+        large = [{**r, "subsets": [500, 2000], "train_subset": 2000, "q": 2.0} for r in rows(2.0, 0.3, 0.3, 0.4, 0.4)]
+        summary, detail = paired_tables(small + large)
+        assert "relu lr0.002 n500" in detail and "relu lr0.002 n2000" in detail
+        assert "mnist, Q < 1" in summary and "mnist, 1 ≤ Q < 3" in summary
 
 
 def start_study(tmp_path: Path, shared_data: Path, wait_for):

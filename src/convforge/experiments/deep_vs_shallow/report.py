@@ -120,7 +120,8 @@ def pairs(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, An
 def configuration_label(row: dict[str, Any]) -> str:
     """A configuration without its seed and layout, e.g. ``mnist d4 w32 k3 relu lr0.002``."""
     text = f"{row['data']} d{row['depth']} w{row['width']} k{row['kernel']} {row['act']} lr{row['lr']:g}"
-    return text + (f" α{row['branch_scale']:g}" if row["branch_scale"] != 1.0 else "")
+    text += f" α{row['branch_scale']:g}" if row["branch_scale"] != 1.0 else ""
+    return text + (f" n{row['train_subset']}" if row.get("subsets") else "")
 
 
 def paired_tables(rows: list[dict[str, Any]]) -> tuple[str, str]:
@@ -135,10 +136,15 @@ def paired_tables(rows: list[dict[str, Any]]) -> tuple[str, str]:
     def diff(group: list[tuple[dict, dict]], key: str) -> Difference:
         return mean_difference([par[key] - seq[key] for seq, par in group])
 
+    by_interval: dict[tuple[str, int], list[tuple[dict, dict]]] = defaultdict(list)
+    for seq, par in matched:
+        by_interval[(seq["data"], q_bin(seq["q"]))].append((seq, par))
+    groups = [(data, group) for data, group in sorted(by_data.items())]
+    groups += [(f"{data}, {Q_BINS[b][2]}", group) for (data, b), group in sorted(by_interval.items())]
     summary = []
-    for data, group in sorted(by_data.items()):
+    for label, group in groups:
         wins = sum(par["val_loss"] < seq["val_loss"] for seq, par in group)
-        summary.append((data, len(group), str(diff(group, "train_loss")), str(diff(group, "val_loss")),
+        summary.append((label, len(group), str(diff(group, "train_loss")), str(diff(group, "val_loss")),
                         str(diff(group, "val_top1")), f"{wins}/{len(group)}"))  # fmt: skip
     summary_text = text_table(
         ["data", "pairs", "Δ train loss [95 % CI]", "Δ val loss [95 % CI]", "Δ val top-1 % [95 % CI]",
