@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from convforge.data.feature_scaling import FeatureScaling
 from test_cli import convforge
@@ -25,6 +26,7 @@ def test_av_synth_writes_the_standard_ave_layout_from_the_command_line(shared_da
     one_sentence(convforge("av-synth", "ave", str(tmp_path / "nowhere"), str(tmp_path / "y")), "Annotations.txt")
 
 
+@pytest.mark.slow  # 10 s: every model of the study; each trains alone in test_av_tasks and test_av_baselines
 def test_the_study_trains_every_model_selects_on_validation_and_resumes_without_retraining(shared_data, tmp_path):
     args = [
         "study",

@@ -69,6 +69,7 @@ def _epoch_row(run_dir, epoch):
     return {k: row[k] for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "lr")}
 
 
+@pytest.mark.slow  # 22 s: a kill and a resume; resuming is also tested by the metrics-crash and hostile-input tests
 def test_a_run_killed_after_epoch_2_resumes_to_the_same_epoch_3_as_an_uninterrupted_run(tmp_path):
     env = {**os.environ, "CONVFORGE_OFFLINE": "1"}
     whole = subprocess.run(_train_command(tmp_path / "whole"), env=env, capture_output=True, text=True, timeout=600)
