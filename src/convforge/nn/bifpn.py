@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convforge.nn.feature_pyramid import check_levels, check_order
-from convforge.nn.path_aggregation import match_size
+from convforge.nn.feature_pyramid import check_levels, check_order, match_size
 
 FUSION_EPS = 1e-4
 

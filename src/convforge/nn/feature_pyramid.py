@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from convforge.errors import InvalidValueError
@@ -30,6 +31,11 @@ def check_order(features: list[torch.Tensor], name: str) -> None:
     if any(b[0] > a[0] or b[1] > a[1] for a, b in zip(sizes, sizes[1:])):
         raise InvalidValueError(f"{name} reads its levels finest first, each no larger than the one before; got "
                                 f"sizes {sizes}")  # fmt: skip
+
+
+def match_size(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``x`` resized (nearest) to ``like``'s height and width when they differ, else ``x`` itself."""
+    return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
 class FeaturePyramid(nn.Module):

@@ -10,11 +10,10 @@ level whose size is not half the finer one's is met by resizing the strided outp
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from convforge.nn.conv_norm_act import ConvNormAct
-from convforge.nn.feature_pyramid import FeaturePyramid, check_order
+from convforge.nn.feature_pyramid import FeaturePyramid, check_order, match_size
 
 
 class PathAggregation(nn.Module):
@@ -38,8 +37,3 @@ class PathAggregation(nn.Module):
         for down, fuse, lateral in zip(self.down, self.fuse, pyramid[1:]):
             outputs.append(fuse(match_size(down(outputs[-1]), lateral) + lateral))
         return outputs
-
-
-def match_size(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``x`` resized (nearest) to ``like``'s height and width when they differ, else ``x`` itself."""
-    return x if x.shape[-2:] == like.shape[-2:] else F.interpolate(x, size=like.shape[-2:], mode="nearest")

@@ -37,9 +37,9 @@ def make_branch(channels: int, kernel: int, expansion: int, branch: str) -> nn.M
         raise ValueError(f"branch {branch!r} is not one of {', '.join(BRANCHES)}")
     if branch == "conv":
         return ConvNormAct(channels, channels, kernel, act_layer=nn.ReLU)
-    hidden = channels * expansion
     if branch in ("ghost", "uib", *REPARAMETERISABLE):
-        return _zoo_branch(channels, hidden, kernel, expansion, branch)
+        return _zoo_branch(channels, kernel, expansion, branch)
+    hidden = channels * expansion
     from timm.layers import EcaModule, SEModule
     from timm.layers.cbam import CbamModule
 
@@ -57,11 +57,12 @@ def make_branch(channels: int, kernel: int, expansion: int, branch: str) -> nn.M
     return nn.Sequential(*layers)
 
 
-def _zoo_branch(channels: int, hidden: int, kernel: int, expansion: int, branch: str) -> nn.Module:
+def _zoo_branch(channels: int, kernel: int, expansion: int, branch: str) -> nn.Module:
     """A residual branch built from one of timm's block-zoo classes (see the module docstring)."""
     if branch == "ghost":
         from timm.models.ghostnet import GhostModule
 
+        hidden = channels * expansion
         return nn.Sequential(GhostModule(channels, hidden, dw_size=kernel),
                              GhostModule(hidden, channels, dw_size=kernel, act_layer=nn.Identity))  # fmt: skip
     if branch == "uib":

@@ -136,6 +136,7 @@ class SpecModel(nn.Module):
             self.sources.append(sources)
             channels.append(out_channels)
         self.channels = channels
+        self.multi_output = {i for i, c in enumerate(channels) if isinstance(c, list)}  # rows of several outputs
         self.outputs = [self._resolve_output(o, len(channels)) for o in (spec.outputs or [-1])]
         # outputs read later by a row other than the next one, or returned, are kept during the forward pass
         self.keep = ({row for i, sources in enumerate(self.sources) for row, _ in sources if row != i - 1}
@@ -276,21 +277,22 @@ class SpecModel(nn.Module):
         saved: dict[int, Any] = {-1: x}
         h: Any = x
         for index, (row, sources) in enumerate(zip(self.rows, self.sources)):
-            inputs = self._gather(sources, lambda r, h=h, last=index - 1: h if r == last else saved[r])
+            inputs = self._gather(sources, saved, h, index - 1)
             h = row(inputs if len(inputs) > 1 else inputs[0])
             if index in self.keep:
                 saved[index] = h
-        results = self._gather(self.outputs, saved.__getitem__)
+        results = self._gather(self.outputs, saved)
         return results[0] if len(results) == 1 else tuple(results)
 
-    def _gather(self, refs: list[Ref], value: Any) -> list[Any]:
-        """The tensors ``refs`` name: a row of several outputs read whole gives all of them, in order."""
+    def _gather(self, refs: list[Ref], saved: dict[int, Any], last: Any = None, last_row: int = -2) -> list[Any]:
+        """The tensors ``refs`` name, from ``saved`` or ``last`` (the output of ``last_row``): a row of several
+        outputs read whole gives all of them, in order."""
         gathered = []
         for row, part in refs:
-            out = value(row)
+            out = last if row == last_row else saved[row]
             if part is not None:
                 gathered.append(out[part])
-            elif row >= 0 and isinstance(self.channels[row], list):
+            elif row in self.multi_output:
                 gathered.extend(out)
             else:
                 gathered.append(out)
